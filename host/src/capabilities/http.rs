@@ -1,0 +1,254 @@
+//! Outbound HTTP for plugins (`wicket:plugin/http`): one pooled keep-alive client for the
+//! whole gateway, HTTP/1.1 and HTTP/2, plain or TLS. The `forward` constructor builds the
+//! proxied request in the host so a request body never crosses into the plugin.
+
+use super::types::{RequestData, ResponseData};
+use crate::runtime::bindings::http::{Error as HttpError, Host, HostOutgoingRequest};
+use crate::runtime::{Capability, HostState};
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Method, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use std::time::{Duration, Instant};
+use wasmtime::component::Resource;
+
+/// A request a plugin is building, consumed by `send`.
+pub struct OutgoingRequest {
+    pub method: Method,
+    pub uri: Uri,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// The gateway's outbound client.
+#[derive(Clone)]
+pub struct Client {
+    inner: hyper_util::client::legacy::Client<Connector, Full<Bytes>>,
+    max_body_bytes: usize,
+}
+
+impl Client {
+    pub fn new(max_body_bytes: usize) -> Client {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_secs(10)));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let inner = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .build(connector);
+        Client {
+            inner,
+            max_body_bytes,
+        }
+    }
+
+    /// Send `req` and read the whole response, all within `timeout`.
+    pub async fn send(&self, req: OutgoingRequest, timeout: Duration) -> Result<ResponseData, HttpError> {
+        let mut builder = http::Request::builder().method(req.method).uri(req.uri);
+        if let Some(h) = builder.headers_mut() {
+            *h = req.headers;
+        }
+        let request = builder
+            .body(Full::new(req.body))
+            .map_err(|e| HttpError::Invalid(e.to_string()))?;
+        let limit = self.max_body_bytes;
+        let exchange = async {
+            let response = self.inner.request(request).await.map_err(|e| {
+                let detail = error_chain(&e);
+                if e.is_connect() {
+                    HttpError::Connect(detail)
+                } else {
+                    HttpError::Protocol(detail)
+                }
+            })?;
+            let (parts, body) = response.into_parts();
+            let body = Limited::new(body, limit)
+                .collect()
+                .await
+                .map_err(|e| HttpError::Protocol(format!("reading the response body: {e}")))?
+                .to_bytes();
+            let mut headers = parts.headers;
+            strip_hop_by_hop(&mut headers);
+            Ok(ResponseData {
+                status: parts.status,
+                headers,
+                body,
+            })
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(HttpError::Timeout),
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// Remove the headers that describe one connection rather than the message (RFC 9110 7.6.1):
+/// `Connection` and every header it names, and the fixed hop-by-hop set. Done on the way in,
+/// before plugins see the request, and on every upstream response.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "http2-settings",
+    ] {
+        headers.remove(name);
+    }
+}
+
+/// The proxied copy of a client request: same method, headers and body, `Host` left to the
+/// client library (the upstream's authority), and the `X-Forwarded-*` headers set. The
+/// client's own `X-Forwarded-For` is replaced, not appended to: we trust no hop before us.
+pub fn forward_request(req: &RequestData, uri: Uri) -> OutgoingRequest {
+    let mut headers = req.headers.clone();
+    headers.remove(header::HOST);
+    if let Ok(v) = HeaderValue::from_str(&req.client_addr.ip().to_string()) {
+        headers.insert("x-forwarded-for", v);
+    }
+    headers.insert("x-forwarded-proto", HeaderValue::from_static(req.scheme));
+    match req.host.as_deref().map(HeaderValue::from_str) {
+        Some(Ok(v)) => {
+            headers.insert("x-forwarded-host", v);
+        }
+        _ => {
+            headers.remove("x-forwarded-host");
+        }
+    }
+    OutgoingRequest {
+        method: req.method.clone(),
+        uri,
+        headers,
+        body: req.body.clone(),
+    }
+}
+
+fn parse_uri(url: &str) -> Result<Uri, HttpError> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| HttpError::Invalid(format!("invalid URL {url:?}: {e}")))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") if uri.authority().is_some() => Ok(uri),
+        _ => Err(HttpError::Invalid(format!(
+            "URL {url:?} must be absolute http:// or https://"
+        ))),
+    }
+}
+
+impl HostOutgoingRequest for HostState {
+    fn new(&mut self, method: String, url: String) -> wasmtime::Result<Resource<OutgoingRequest>> {
+        self.require(Capability::Http)?;
+        // An invalid method or URL is reported by `send`, which has an error to return.
+        let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+        let uri = url.parse().unwrap_or_default();
+        Ok(self.table.push(OutgoingRequest {
+            method,
+            uri,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        })?)
+    }
+
+    fn forward(
+        &mut self,
+        req: Resource<RequestData>,
+        url: String,
+    ) -> wasmtime::Result<Result<Resource<OutgoingRequest>, HttpError>> {
+        self.require(Capability::Http)?;
+        let uri = match parse_uri(&url) {
+            Ok(uri) => uri,
+            Err(e) => return Ok(Err(e)),
+        };
+        let out = forward_request(self.table.get(&req)?, uri);
+        Ok(Ok(self.table.push(out)?))
+    }
+
+    fn set_header(
+        &mut self,
+        r: Resource<OutgoingRequest>,
+        name: String,
+        value: String,
+    ) -> wasmtime::Result<Result<(), String>> {
+        Ok(super::types::set_header(&mut self.table.get_mut(&r)?.headers, &name, &value))
+    }
+
+    fn remove_header(&mut self, r: Resource<OutgoingRequest>, name: String) -> wasmtime::Result<()> {
+        super::types::remove_header(&mut self.table.get_mut(&r)?.headers, &name);
+        Ok(())
+    }
+
+    fn set_body(&mut self, r: Resource<OutgoingRequest>, body: Vec<u8>) -> wasmtime::Result<()> {
+        self.table.get_mut(&r)?.body = Bytes::from(body);
+        Ok(())
+    }
+
+    fn drop(&mut self, r: Resource<OutgoingRequest>) -> wasmtime::Result<()> {
+        self.table.delete(r)?;
+        Ok(())
+    }
+}
+
+impl Host for HostState {
+    async fn send(
+        &mut self,
+        req: Resource<OutgoingRequest>,
+        timeout_ms: u32,
+    ) -> wasmtime::Result<Result<Resource<ResponseData>, HttpError>> {
+        self.require(Capability::Http)?;
+        let req = self.table.delete(req)?;
+        if req.uri.scheme().is_none() {
+            return Ok(Err(HttpError::Invalid(format!(
+                "URL {} must be absolute http:// or https://",
+                req.uri
+            ))));
+        }
+        let started = Instant::now();
+        let client = self.services.http.clone();
+        let result = client
+            .send(req, Duration::from_millis(u64::from(timeout_ms.max(1))))
+            .await;
+        // Waiting on the network is not the plugin's CPU time.
+        self.clock.add_io(started.elapsed());
+        match result {
+            Ok(resp) => Ok(Ok(self.table.push(resp)?)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+}

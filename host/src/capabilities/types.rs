@@ -1,0 +1,279 @@
+//! The host side of `wicket:plugin/types`: the request, response and context a plugin works on.
+//! They are moved into a plugin's resource table for the duration of one call and moved out
+//! again afterwards, so handing them to a plugin copies nothing; a plugin pays for a header or
+//! the body only when it asks for it.
+
+use crate::runtime::bindings::types::{Host, HostContext, HostRequest, HostResponse};
+use crate::runtime::HostState;
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, Method, StatusCode};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use wasmtime::component::Resource;
+
+/// The client's request as plugins see it.
+#[derive(Debug, Clone)]
+pub struct RequestData {
+    pub method: Method,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub client_addr: SocketAddr,
+    /// `http` or `https`, as the client connected.
+    pub scheme: &'static str,
+    /// The authority the client asked for (Host header, or `:authority` in HTTP/2).
+    pub host: Option<String>,
+}
+
+/// A response on its way to the client.
+#[derive(Debug, Clone)]
+pub struct ResponseData {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl ResponseData {
+    pub fn new(status: StatusCode) -> ResponseData {
+        ResponseData {
+            status,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }
+    }
+}
+
+/// Per-request string keys and values shared along the chain.
+#[derive(Debug, Clone, Default)]
+pub struct ContextData {
+    values: HashMap<String, String>,
+}
+
+impl ContextData {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
+    }
+
+    pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.values.insert(key.into(), value.into());
+    }
+}
+
+pub(crate) fn first_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+pub(crate) fn all_values(headers: &HeaderMap, name: &str) -> Vec<String> {
+    headers
+        .get_all(name)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect()
+}
+
+pub(crate) fn names(headers: &HeaderMap) -> Vec<String> {
+    headers.keys().map(|k| k.as_str().to_string()).collect()
+}
+
+pub(crate) fn parse_header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("invalid header name {name:?}"))?;
+    let value = HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
+    Ok((name, value))
+}
+
+pub(crate) fn set_header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), String> {
+    let (name, value) = parse_header(name, value)?;
+    headers.insert(name, value);
+    Ok(())
+}
+
+pub(crate) fn append_header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), String> {
+    let (name, value) = parse_header(name, value)?;
+    headers.append(name, value);
+    Ok(())
+}
+
+pub(crate) fn remove_header(headers: &mut HeaderMap, name: &str) {
+    if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+        headers.remove(name);
+    }
+}
+
+impl Host for HostState {}
+
+impl HostRequest for HostState {
+    fn method(&mut self, r: Resource<RequestData>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&r)?.method.as_str().to_string())
+    }
+
+    fn path(&mut self, r: Resource<RequestData>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&r)?.path.clone())
+    }
+
+    fn query(&mut self, r: Resource<RequestData>) -> wasmtime::Result<Option<String>> {
+        Ok(self.table.get(&r)?.query.clone())
+    }
+
+    fn set_path(&mut self, r: Resource<RequestData>, path: String) -> wasmtime::Result<Result<(), String>> {
+        if !path.starts_with('/') || path.contains(['?', '#', ' ']) {
+            return Ok(Err(format!("invalid path {path:?}")));
+        }
+        self.table.get_mut(&r)?.path = path;
+        Ok(Ok(()))
+    }
+
+    fn set_query(&mut self, r: Resource<RequestData>, query: Option<String>) -> wasmtime::Result<()> {
+        self.table.get_mut(&r)?.query = query.filter(|q| !q.is_empty());
+        Ok(())
+    }
+
+    fn header(&mut self, r: Resource<RequestData>, name: String) -> wasmtime::Result<Option<String>> {
+        Ok(first_value(&self.table.get(&r)?.headers, &name))
+    }
+
+    fn header_values(&mut self, r: Resource<RequestData>, name: String) -> wasmtime::Result<Vec<String>> {
+        Ok(all_values(&self.table.get(&r)?.headers, &name))
+    }
+
+    fn header_names(&mut self, r: Resource<RequestData>) -> wasmtime::Result<Vec<String>> {
+        Ok(names(&self.table.get(&r)?.headers))
+    }
+
+    fn set_header(
+        &mut self,
+        r: Resource<RequestData>,
+        name: String,
+        value: String,
+    ) -> wasmtime::Result<Result<(), String>> {
+        Ok(set_header(&mut self.table.get_mut(&r)?.headers, &name, &value))
+    }
+
+    fn append_header(
+        &mut self,
+        r: Resource<RequestData>,
+        name: String,
+        value: String,
+    ) -> wasmtime::Result<Result<(), String>> {
+        Ok(append_header(&mut self.table.get_mut(&r)?.headers, &name, &value))
+    }
+
+    fn remove_header(&mut self, r: Resource<RequestData>, name: String) -> wasmtime::Result<()> {
+        remove_header(&mut self.table.get_mut(&r)?.headers, &name);
+        Ok(())
+    }
+
+    fn body(&mut self, r: Resource<RequestData>) -> wasmtime::Result<Vec<u8>> {
+        Ok(self.table.get(&r)?.body.to_vec())
+    }
+
+    fn set_body(&mut self, r: Resource<RequestData>, body: Vec<u8>) -> wasmtime::Result<()> {
+        self.table.get_mut(&r)?.body = Bytes::from(body);
+        Ok(())
+    }
+
+    fn client_addr(&mut self, r: Resource<RequestData>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&r)?.client_addr.to_string())
+    }
+
+    fn drop(&mut self, r: Resource<RequestData>) -> wasmtime::Result<()> {
+        self.table.delete(r)?;
+        Ok(())
+    }
+}
+
+impl HostResponse for HostState {
+    fn new(&mut self, status: u16) -> wasmtime::Result<Resource<ResponseData>> {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Ok(self.table.push(ResponseData::new(status))?)
+    }
+
+    fn status(&mut self, r: Resource<ResponseData>) -> wasmtime::Result<u16> {
+        Ok(self.table.get(&r)?.status.as_u16())
+    }
+
+    fn set_status(&mut self, r: Resource<ResponseData>, status: u16) -> wasmtime::Result<()> {
+        if let Ok(status) = StatusCode::from_u16(status) {
+            self.table.get_mut(&r)?.status = status;
+        }
+        Ok(())
+    }
+
+    fn header(&mut self, r: Resource<ResponseData>, name: String) -> wasmtime::Result<Option<String>> {
+        Ok(first_value(&self.table.get(&r)?.headers, &name))
+    }
+
+    fn header_values(&mut self, r: Resource<ResponseData>, name: String) -> wasmtime::Result<Vec<String>> {
+        Ok(all_values(&self.table.get(&r)?.headers, &name))
+    }
+
+    fn header_names(&mut self, r: Resource<ResponseData>) -> wasmtime::Result<Vec<String>> {
+        Ok(names(&self.table.get(&r)?.headers))
+    }
+
+    fn set_header(
+        &mut self,
+        r: Resource<ResponseData>,
+        name: String,
+        value: String,
+    ) -> wasmtime::Result<Result<(), String>> {
+        Ok(set_header(&mut self.table.get_mut(&r)?.headers, &name, &value))
+    }
+
+    fn append_header(
+        &mut self,
+        r: Resource<ResponseData>,
+        name: String,
+        value: String,
+    ) -> wasmtime::Result<Result<(), String>> {
+        Ok(append_header(&mut self.table.get_mut(&r)?.headers, &name, &value))
+    }
+
+    fn remove_header(&mut self, r: Resource<ResponseData>, name: String) -> wasmtime::Result<()> {
+        remove_header(&mut self.table.get_mut(&r)?.headers, &name);
+        Ok(())
+    }
+
+    fn body(&mut self, r: Resource<ResponseData>) -> wasmtime::Result<Vec<u8>> {
+        Ok(self.table.get(&r)?.body.to_vec())
+    }
+
+    fn set_body(&mut self, r: Resource<ResponseData>, body: Vec<u8>) -> wasmtime::Result<()> {
+        self.table.get_mut(&r)?.body = Bytes::from(body);
+        Ok(())
+    }
+
+    fn drop(&mut self, r: Resource<ResponseData>) -> wasmtime::Result<()> {
+        self.table.delete(r)?;
+        Ok(())
+    }
+}
+
+impl HostContext for HostState {
+    fn get(&mut self, r: Resource<ContextData>, key: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.table.get(&r)?.values.get(&key).cloned())
+    }
+
+    fn set(&mut self, r: Resource<ContextData>, key: String, value: String) -> wasmtime::Result<()> {
+        self.table.get_mut(&r)?.values.insert(key, value);
+        Ok(())
+    }
+
+    fn remove(&mut self, r: Resource<ContextData>, key: String) -> wasmtime::Result<()> {
+        self.table.get_mut(&r)?.values.remove(&key);
+        Ok(())
+    }
+
+    fn keys(&mut self, r: Resource<ContextData>) -> wasmtime::Result<Vec<String>> {
+        Ok(self.table.get(&r)?.values.keys().cloned().collect())
+    }
+
+    fn drop(&mut self, r: Resource<ContextData>) -> wasmtime::Result<()> {
+        self.table.delete(r)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,602 @@
+//! Gateway configuration: the TOML file is parsed once into the validated types below, and
+//! nothing downstream looks at raw TOML again. Every problem names the file, line, column and
+//! key, and validation reports all problems it finds, not only the first.
+
+mod raw;
+
+use crate::router::PathTemplate;
+use crate::runtime::builtins::{self, Builtin};
+use crate::runtime::Capability;
+use http::Method;
+use raw::{RawConfig, RawPlugin, RawRoute, RawServer};
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+/// A whole, validated gateway configuration.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// The file it came from; relative paths in it were resolved against its directory.
+    pub source: PathBuf,
+    pub server: ServerConfig,
+    pub state: StateConfig,
+    pub runtime: RuntimeConfig,
+    /// Plugin instances, in name order; routes refer to them by index.
+    pub plugins: Vec<PluginSpec>,
+    pub routes: Vec<RouteSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub admin: Option<SocketAddr>,
+    pub max_body_bytes: usize,
+    pub max_header_bytes: usize,
+    pub header_read_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_connections: usize,
+    pub access_log: bool,
+    pub tls: Option<TlsConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub enum StateConfig {
+    Memory { kv_bytes: usize },
+    Redis { url: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    pub cache_dir: Option<PathBuf>,
+    pub epoch_tick: Duration,
+    pub max_instances: u32,
+}
+
+#[derive(Debug, Clone)]
+pub enum PluginSource {
+    Builtin(&'static Builtin),
+    Wasm(PathBuf),
+}
+
+/// How a plugin's instances live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// A fresh instance for every request: nothing a plugin does survives the request.
+    Request,
+    /// Warm instances reused across requests, at most `size` idle, each retired after
+    /// `max_uses` calls or after any failure.
+    Pooled { size: usize, max_uses: u64 },
+}
+
+#[derive(Debug, Clone)]
+pub struct PluginSpec {
+    pub name: String,
+    pub source: PluginSource,
+    pub grants: BTreeSet<Capability>,
+    pub isolation: Isolation,
+    /// Wall time a call may spend running guest code (host I/O not counted).
+    pub cpu_limit: Duration,
+    pub memory_limit: usize,
+    /// The plugin's `config` table as JSON, handed to it by the `config` capability.
+    pub config_json: String,
+    /// Where the plugin is defined, so later load errors (grants, exports) can point at it.
+    pub location: Location,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    pub name: String,
+    /// `None` accepts any method.
+    pub methods: Option<Vec<Method>>,
+    pub host: Option<String>,
+    pub path: PathTemplate,
+    /// Indices into `GatewayConfig::plugins`.
+    pub plugins: Vec<usize>,
+    pub integration: usize,
+    pub location: Location,
+}
+
+/// A place in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// One problem in a config file.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{location}: {key}: {message}")]
+pub struct ConfigIssue {
+    pub location: Location,
+    /// The dotted key the problem is about, e.g. `routes[0].plugins[1]`.
+    pub key: String,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", render_issues(.0))]
+    Invalid(Vec<ConfigIssue>),
+}
+
+fn render_issues(issues: &[ConfigIssue]) -> String {
+    let lines: Vec<String> = issues.iter().map(ToString::to_string).collect();
+    lines.join("\n")
+}
+
+pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// API Gateway allows 10,240 bytes of request line and headers; we default to more because
+/// real clients (cookies, JWTs) pass that, and make it configurable.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+pub const DEFAULT_CPU_MS: i64 = 100;
+pub const DEFAULT_MEMORY_MB: i64 = 64;
+
+impl GatewayConfig {
+    /// Read and validate the config file at `path`.
+    pub fn load(path: &Path) -> Result<GatewayConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Validate `text`, which came from `path` (used for messages and relative paths).
+    pub fn parse(path: &Path, text: &str) -> Result<GatewayConfig, ConfigError> {
+        let file = Locator {
+            file: path.to_path_buf(),
+            text,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            ConfigError::Invalid(vec![ConfigIssue {
+                location: file.locate(&span),
+                key: key_at(text, &span),
+                message: e.message().trim().to_string(),
+            }])
+        })?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let mut v = Validator {
+            file,
+            base,
+            issues: Vec::new(),
+        };
+        let config = v.config(raw);
+        if v.issues.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid(v.issues))
+        }
+    }
+
+    pub fn plugin_index(&self, name: &str) -> Option<usize> {
+        self.plugins.iter().position(|p| p.name == name)
+    }
+}
+
+/// Turns byte spans into line and column numbers.
+struct Locator<'a> {
+    file: PathBuf,
+    text: &'a str,
+}
+
+impl Locator<'_> {
+    fn locate(&self, span: &Range<usize>) -> Location {
+        let start = span.start.min(self.text.len());
+        let before = &self.text[..start];
+        let line = before.matches('\n').count() + 1;
+        let column = start - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+        Location {
+            file: self.file.clone(),
+            line,
+            column,
+        }
+    }
+}
+
+/// The key a parse error points at, for errors that come from the TOML parser itself.
+fn key_at(text: &str, span: &Range<usize>) -> String {
+    let start = span.start.min(text.len());
+    let end = span.end.min(text.len()).max(start);
+    let snippet = text[start..end].trim();
+    let snippet: String = snippet.chars().take(60).collect();
+    if snippet.is_empty() {
+        "(file)".to_string()
+    } else {
+        snippet
+    }
+}
+
+struct Validator<'a> {
+    file: Locator<'a>,
+    base: PathBuf,
+    issues: Vec<ConfigIssue>,
+}
+
+impl Validator<'_> {
+    fn issue(&mut self, span: &Range<usize>, key: impl Into<String>, message: impl Into<String>) {
+        self.issues.push(ConfigIssue {
+            location: self.file.locate(span),
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    fn config(&mut self, raw: RawConfig) -> GatewayConfig {
+        let server = self.server(raw.server);
+        let state = self.state(raw.state);
+        let runtime = self.runtime(raw.runtime);
+        let plugins: Vec<PluginSpec> = raw
+            .plugins
+            .into_iter()
+            .filter_map(|(name, p)| self.plugin(name, p))
+            .collect();
+        let names: HashMap<&str, usize> = plugins
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.name.as_str(), i))
+            .collect();
+        let mut route_names = HashMap::new();
+        let mut routes = Vec::new();
+        for (i, r) in raw.routes.into_iter().enumerate() {
+            if let Some(route) = self.route(i, r, &names) {
+                if let Some(prev) = route_names.insert(route.name.clone(), i) {
+                    let msg = format!("route name {:?} is also used by routes[{prev}]", route.name);
+                    self.issues.push(ConfigIssue {
+                        location: route.location.clone(),
+                        key: format!("routes[{i}].name"),
+                        message: msg,
+                    });
+                }
+                routes.push(route);
+            }
+        }
+        GatewayConfig {
+            source: self.file.file.clone(),
+            server,
+            state,
+            runtime,
+            plugins,
+            routes,
+        }
+    }
+
+    fn positive(&mut self, v: &Option<Spanned<i64>>, key: &str, default: i64, max: i64) -> i64 {
+        match v {
+            None => default,
+            Some(s) if *s.get_ref() >= 1 && *s.get_ref() <= max => *s.get_ref(),
+            Some(s) => {
+                let msg = format!("must be between 1 and {max}, got {}", s.get_ref());
+                self.issue(&s.span(), key, msg);
+                default
+            }
+        }
+    }
+
+    fn addr(&mut self, s: &Spanned<String>, key: &str) -> Option<SocketAddr> {
+        match s.get_ref().parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                let msg = format!(
+                    "{:?} is not an IP address and port, e.g. \"127.0.0.1:8080\"",
+                    s.get_ref()
+                );
+                self.issue(&s.span(), key, msg);
+                None
+            }
+        }
+    }
+
+    fn server(&mut self, raw: Spanned<RawServer>) -> ServerConfig {
+        let raw = raw.into_inner();
+        let listen = self
+            .addr(&raw.listen, "server.listen")
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let admin = raw
+            .admin
+            .as_ref()
+            .and_then(|a| self.addr(a, "server.admin"));
+        let tls = raw.tls.map(|t| {
+            let t = t.into_inner();
+            TlsConfig {
+                cert: self.existing_file(&t.cert, "server.tls.cert"),
+                key: self.existing_file(&t.key, "server.tls.key"),
+            }
+        });
+        let max_body = DEFAULT_MAX_BODY_BYTES as i64;
+        let max_header = DEFAULT_MAX_HEADER_BYTES as i64;
+        ServerConfig {
+            listen,
+            admin,
+            max_body_bytes: self.positive(&raw.max_body_bytes, "server.max_body_bytes", max_body, 1 << 32)
+                as usize,
+            max_header_bytes: self.positive(
+                &raw.max_header_bytes,
+                "server.max_header_bytes",
+                max_header,
+                16 << 20,
+            ) as usize,
+            header_read_timeout: Duration::from_millis(self.positive(
+                &raw.header_read_timeout_ms,
+                "server.header_read_timeout_ms",
+                10_000,
+                3_600_000,
+            ) as u64),
+            request_timeout: Duration::from_millis(self.positive(
+                &raw.request_timeout_ms,
+                "server.request_timeout_ms",
+                30_000,
+                3_600_000,
+            ) as u64),
+            max_connections: self.positive(
+                &raw.max_connections,
+                "server.max_connections",
+                10_000,
+                1_000_000,
+            ) as usize,
+            access_log: raw.access_log.unwrap_or(true),
+            tls,
+        }
+    }
+
+    fn existing_file(&mut self, s: &Spanned<String>, key: &str) -> PathBuf {
+        let path = self.base.join(s.get_ref());
+        if !path.is_file() {
+            let msg = format!("file {} does not exist", path.display());
+            self.issue(&s.span(), key, msg);
+        }
+        path
+    }
+
+    fn state(&mut self, raw: Option<Spanned<raw::RawState>>) -> StateConfig {
+        let Some(raw) = raw.map(Spanned::into_inner) else {
+            return StateConfig::Memory {
+                kv_bytes: 64 << 20,
+            };
+        };
+        let kv_bytes =
+            self.positive(&raw.memory_kv_bytes, "state.memory_kv_bytes", 64 << 20, 1 << 40) as usize;
+        match raw.backend.as_ref().map(|b| (b.get_ref().as_str(), b.span())) {
+            None | Some(("memory", _)) => StateConfig::Memory { kv_bytes },
+            Some(("redis", span)) => match raw.redis_url {
+                Some(url) => StateConfig::Redis {
+                    url: url.into_inner(),
+                },
+                None => {
+                    self.issue(&span, "state.redis_url", "backend \"redis\" needs redis_url");
+                    StateConfig::Memory { kv_bytes }
+                }
+            },
+            Some((other, span)) => {
+                let msg = format!("unknown backend {other:?}; expected \"memory\" or \"redis\"");
+                self.issue(&span, "state.backend", msg);
+                StateConfig::Memory { kv_bytes }
+            }
+        }
+    }
+
+    fn runtime(&mut self, raw: Option<Spanned<raw::RawRuntime>>) -> RuntimeConfig {
+        let raw = raw.map(Spanned::into_inner);
+        let cache_dir = match raw.as_ref().and_then(|r| r.cache_dir.as_ref()) {
+            Some(dir) if dir.get_ref().is_empty() => None,
+            Some(dir) => Some(self.base.join(dir.get_ref())),
+            None => default_cache_dir(),
+        };
+        let (tick, max) = match &raw {
+            Some(r) => (
+                self.positive(&r.epoch_tick_ms, "runtime.epoch_tick_ms", 2, 1000),
+                self.positive(&r.max_instances, "runtime.max_instances", 1000, 100_000),
+            ),
+            None => (2, 1000),
+        };
+        RuntimeConfig {
+            cache_dir,
+            epoch_tick: Duration::from_millis(tick as u64),
+            max_instances: max as u32,
+        }
+    }
+
+    fn plugin(&mut self, name: String, raw: Spanned<RawPlugin>) -> Option<PluginSpec> {
+        let span = raw.span();
+        let location = self.file.locate(&span);
+        let raw = raw.into_inner();
+        let key = format!("plugins.{name}");
+        let source = match (&raw.builtin, &raw.wasm) {
+            (Some(b), None) => match builtins::find(b.get_ref()) {
+                Some(builtin) => PluginSource::Builtin(builtin),
+                None => {
+                    let known: Vec<&str> = builtins::ALL.iter().map(|b| b.name).collect();
+                    let msg = format!(
+                        "unknown builtin {:?}; builtins are {}",
+                        b.get_ref(),
+                        known.join(", ")
+                    );
+                    self.issue(&b.span(), format!("{key}.builtin"), msg);
+                    return None;
+                }
+            },
+            (None, Some(w)) => {
+                let path = self.base.join(w.get_ref());
+                if !path.is_file() {
+                    let msg = format!("file {} does not exist", path.display());
+                    self.issue(&w.span(), format!("{key}.wasm"), msg);
+                }
+                PluginSource::Wasm(path)
+            }
+            _ => {
+                let msg = "set exactly one of `builtin` and `wasm`";
+                self.issue(&span, key, msg);
+                return None;
+            }
+        };
+        let mut grants = BTreeSet::from([Capability::Log, Capability::Config]);
+        if let PluginSource::Builtin(b) = &source {
+            grants.extend(b.grants.iter().copied());
+        }
+        for g in raw.grants.iter().flat_map(|g| g.get_ref()) {
+            match Capability::from_name(g.get_ref()) {
+                Some(c) => {
+                    grants.insert(c);
+                }
+                None => {
+                    let msg = format!(
+                        "unknown capability {:?}; capabilities are {}",
+                        g.get_ref(),
+                        Capability::ALL.map(|c| c.name()).join(", ")
+                    );
+                    self.issue(&g.span(), format!("{key}.grants"), msg);
+                }
+            }
+        }
+        let pool_size = self.positive(&raw.pool_size, &format!("{key}.pool_size"), 16, 10_000);
+        let max_uses = self.positive(&raw.max_uses, &format!("{key}.max_uses"), 10_000, i64::MAX);
+        let isolation = match raw.isolation.as_ref().map(|i| (i.get_ref().as_str(), i.span())) {
+            Some(("request", _)) => Isolation::Request,
+            Some(("pooled", _)) => Isolation::Pooled {
+                size: pool_size as usize,
+                max_uses: max_uses as u64,
+            },
+            // External plugins get the strongest isolation unless asked otherwise; our own
+            // built-ins are trusted to keep no state between requests and run pooled.
+            None => match source {
+                PluginSource::Builtin(_) => Isolation::Pooled {
+                    size: pool_size as usize,
+                    max_uses: max_uses as u64,
+                },
+                PluginSource::Wasm(_) => Isolation::Request,
+            },
+            Some((other, span)) => {
+                let msg = format!("unknown isolation {other:?}; expected \"pooled\" or \"request\"");
+                self.issue(&span, format!("{key}.isolation"), msg);
+                Isolation::Request
+            }
+        };
+        let cpu_ms = self.positive(&raw.cpu_ms, &format!("{key}.cpu_ms"), DEFAULT_CPU_MS, 60_000);
+        let memory_mb =
+            self.positive(&raw.memory_mb, &format!("{key}.memory_mb"), DEFAULT_MEMORY_MB, 4096);
+        let (table, table_span) = match raw.config {
+            Some(c) => {
+                let span = c.span();
+                (c.into_inner(), span)
+            }
+            None => (toml::Table::new(), span.clone()),
+        };
+        if let PluginSource::Builtin(b) = &source {
+            for problem in b.check_config(&table) {
+                self.issue(&table_span, format!("{key}.config"), problem);
+            }
+        }
+        let config_json = serde_json::to_string(&table).expect("a TOML table is valid JSON");
+        Some(PluginSpec {
+            name,
+            source,
+            grants,
+            isolation,
+            cpu_limit: Duration::from_millis(cpu_ms as u64),
+            memory_limit: (memory_mb as usize) << 20,
+            config_json,
+            location,
+        })
+    }
+
+    fn route(
+        &mut self,
+        i: usize,
+        raw: Spanned<RawRoute>,
+        plugins: &HashMap<&str, usize>,
+    ) -> Option<RouteSpec> {
+        let location = self.file.locate(&raw.span());
+        let raw = raw.into_inner();
+        let key = format!("routes[{i}]");
+        let path = match PathTemplate::parse(raw.path.get_ref()) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.issue(&raw.path.span(), format!("{key}.path"), e.to_string());
+                None
+            }
+        };
+        let methods = raw.methods.as_ref().and_then(|ms| {
+            let mut out = Vec::new();
+            for m in ms {
+                let upper = m.get_ref().to_ascii_uppercase();
+                if upper == "ANY" || upper == "*" {
+                    return None;
+                }
+                match Method::from_bytes(upper.as_bytes()) {
+                    Ok(method) => out.push(method),
+                    Err(_) => {
+                        let msg = format!("{:?} is not an HTTP method", m.get_ref());
+                        self.issue(&m.span(), format!("{key}.methods"), msg);
+                    }
+                }
+            }
+            Some(out)
+        });
+        let lookup = |name: &Spanned<String>, k: String, this: &mut Self| -> Option<usize> {
+            let found = plugins.get(name.get_ref().as_str()).copied();
+            if found.is_none() {
+                let msg = format!("plugin {:?} is not defined in [plugins]", name.get_ref());
+                this.issue(&name.span(), k, msg);
+            }
+            found
+        };
+        let mut chain = Vec::new();
+        for (j, p) in raw.plugins.iter().enumerate() {
+            if let Some(idx) = lookup(p, format!("{key}.plugins[{j}]"), self) {
+                chain.push(idx);
+            }
+        }
+        let integration = lookup(&raw.integration, format!("{key}.integration"), self);
+        let host = raw.host.map(|h| h.into_inner().to_ascii_lowercase());
+        let name = raw
+            .name
+            .map(Spanned::into_inner)
+            .unwrap_or_else(|| raw.path.get_ref().clone());
+        Some(RouteSpec {
+            name,
+            methods,
+            host,
+            path: path?,
+            plugins: chain,
+            integration: integration?,
+            location,
+        })
+    }
+}
+
+/// `$XDG_CACHE_HOME/wicket` or `~/.cache/wicket`: compiled plugins are kept there so that
+/// start-up does not pay for compiling them again.
+fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME") {
+        return Some(PathBuf::from(x).join("wicket"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("wicket"))
+}
+
+#[cfg(test)]
+mod tests;

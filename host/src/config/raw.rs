@@ -1,0 +1,86 @@
+//! The TOML file as written, before validation. Every struct denies unknown keys so a typo is
+//! an error with a line number rather than a silently ignored setting; values that later checks
+//! may reject keep their span (`Spanned`) so those errors can point at them too.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub server: Spanned<RawServer>,
+    #[serde(default)]
+    pub state: Option<Spanned<RawState>>,
+    #[serde(default)]
+    pub runtime: Option<Spanned<RawRuntime>>,
+    #[serde(default)]
+    pub plugins: BTreeMap<String, Spanned<RawPlugin>>,
+    #[serde(default)]
+    pub routes: Vec<Spanned<RawRoute>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Spanned<String>,
+    pub admin: Option<Spanned<String>>,
+    pub max_body_bytes: Option<Spanned<i64>>,
+    pub max_header_bytes: Option<Spanned<i64>>,
+    pub header_read_timeout_ms: Option<Spanned<i64>>,
+    pub request_timeout_ms: Option<Spanned<i64>>,
+    pub max_connections: Option<Spanned<i64>>,
+    pub access_log: Option<bool>,
+    pub tls: Option<Spanned<RawTls>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert: Spanned<String>,
+    pub key: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    pub backend: Option<Spanned<String>>,
+    pub redis_url: Option<Spanned<String>>,
+    pub memory_kv_bytes: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRuntime {
+    /// Where compiled plugins are cached; `false`-like empty string disables the cache.
+    pub cache_dir: Option<Spanned<String>>,
+    pub epoch_tick_ms: Option<Spanned<i64>>,
+    pub max_instances: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlugin {
+    pub builtin: Option<Spanned<String>>,
+    pub wasm: Option<Spanned<String>>,
+    #[serde(default)]
+    pub grants: Option<Spanned<Vec<Spanned<String>>>>,
+    pub isolation: Option<Spanned<String>>,
+    pub pool_size: Option<Spanned<i64>>,
+    pub max_uses: Option<Spanned<i64>>,
+    pub cpu_ms: Option<Spanned<i64>>,
+    pub memory_mb: Option<Spanned<i64>>,
+    pub config: Option<Spanned<toml::Table>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub name: Option<Spanned<String>>,
+    pub methods: Option<Vec<Spanned<String>>>,
+    pub host: Option<Spanned<String>>,
+    pub path: Spanned<String>,
+    #[serde(default)]
+    pub plugins: Vec<Spanned<String>>,
+    pub integration: Spanned<String>,
+}

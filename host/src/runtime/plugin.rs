@@ -1,0 +1,358 @@
+//! One loaded plugin: how its instances are made (fresh per request, or from a pool of warm
+//! ones), the limits every call runs under, and the three calls the pipeline makes. Request,
+//! response and context are moved into the instance's resource table for a call and moved
+//! back out after it, so nothing is copied to hand them over.
+
+use super::bindings::{Action, Filter, FilterPre, Integration, IntegrationPre};
+use super::host_state::{HostState, PluginInfo};
+use crate::capabilities::types::{ContextData, RequestData, ResponseData};
+use crate::capabilities::Services;
+use crate::config::{Isolation, PluginSpec};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wasmtime::component::{InstancePre, Resource};
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+/// Why a plugin call produced no result.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("plugin {plugin:?} ran past its CPU time limit of {limit:?}")]
+    Timeout { plugin: String, limit: Duration },
+    #[error("plugin {plugin:?} went past its memory limit of {limit} bytes")]
+    OutOfMemory { plugin: String, limit: usize },
+    #[error("plugin {plugin:?} trapped: {detail}")]
+    Trap { plugin: String, detail: String },
+    #[error("plugin {plugin:?} could not be instantiated: {detail}")]
+    Instantiate { plugin: String, detail: String },
+    /// The plugin returned an error of its own; `status` and `message` are for the client.
+    #[error("plugin {plugin:?} failed with {status}: {message}")]
+    Failed {
+        plugin: String,
+        status: u16,
+        message: String,
+    },
+}
+
+/// A warm instance and how often it has served.
+struct Warm<B> {
+    store: Store<HostState>,
+    bindings: B,
+    uses: u64,
+}
+
+/// The instances of one export kind (filter or integration) of a plugin.
+struct Slot<P, B> {
+    pre: P,
+    idle: Mutex<Vec<Warm<B>>>,
+}
+
+trait Instantiate<B> {
+    async fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<B>;
+}
+
+impl Instantiate<Filter> for FilterPre<HostState> {
+    async fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Filter> {
+        self.instantiate_async(store).await
+    }
+}
+
+impl Instantiate<Integration> for IntegrationPre<HostState> {
+    async fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Integration> {
+        self.instantiate_async(store).await
+    }
+}
+
+pub struct Plugin {
+    pub info: Arc<PluginInfo>,
+    isolation: Isolation,
+    cpu_limit: Duration,
+    memory_limit: usize,
+    engine: wasmtime::Engine,
+    services: Arc<Services>,
+    filter: Option<Slot<FilterPre<HostState>, Filter>>,
+    integration: Option<Slot<IntegrationPre<HostState>, Integration>>,
+    on_request_seconds: metrics::Histogram,
+    on_response_seconds: metrics::Histogram,
+    handle_seconds: metrics::Histogram,
+}
+
+/// What `on-request` decided.
+pub struct OnRequest {
+    pub req: RequestData,
+    pub ctx: ContextData,
+    /// Set when the filter answered instead of letting the request go on.
+    pub response: Option<ResponseData>,
+}
+
+impl Plugin {
+    pub(super) fn new(
+        info: Arc<PluginInfo>,
+        spec: &PluginSpec,
+        pre: InstancePre<HostState>,
+        is_filter: bool,
+        is_integration: bool,
+        services: Arc<Services>,
+        _epoch_tick: Duration,
+    ) -> anyhow::Result<Plugin> {
+        let engine = pre.engine().clone();
+        let filter = if is_filter {
+            Some(Slot {
+                pre: FilterPre::new(pre.clone())?,
+                idle: Mutex::new(Vec::new()),
+            })
+        } else {
+            None
+        };
+        let integration = if is_integration {
+            Some(Slot {
+                pre: IntegrationPre::new(pre)?,
+                idle: Mutex::new(Vec::new()),
+            })
+        } else {
+            None
+        };
+        let histogram = |phase: &'static str| {
+            metrics::histogram!("wicket_plugin_seconds", "plugin" => spec.name.clone(), "phase" => phase)
+        };
+        Ok(Plugin {
+            info,
+            isolation: spec.isolation,
+            cpu_limit: spec.cpu_limit,
+            memory_limit: spec.memory_limit,
+            engine,
+            services,
+            filter,
+            integration,
+            on_request_seconds: histogram("on_request"),
+            on_response_seconds: histogram("on_response"),
+            handle_seconds: histogram("handle"),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    pub fn is_filter(&self) -> bool {
+        self.filter.is_some()
+    }
+
+    pub fn is_integration(&self) -> bool {
+        self.integration.is_some()
+    }
+
+    fn new_store(&self) -> Store<HostState> {
+        let state = HostState::new(self.info.clone(), self.services.clone(), self.memory_limit);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        // Past each epoch tick, either stop a plugin that has used up its time or let other
+        // requests run before it continues: a spinning plugin must not hold a worker thread.
+        store.epoch_deadline_callback(|ctx| {
+            if ctx.data().clock.over_budget() {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store
+    }
+
+    fn begin_call(&self, store: &mut Store<HostState>, request_id: &str) {
+        let data = store.data_mut();
+        data.clock.start(self.cpu_limit);
+        data.request_id.clear();
+        data.request_id.push_str(request_id);
+        store.set_epoch_deadline(1);
+    }
+
+    fn classify(&self, err: wasmtime::Error, store: &Store<HostState>) -> PluginError {
+        let plugin = self.info.name.clone();
+        if store.data().limits.hit {
+            PluginError::OutOfMemory {
+                plugin,
+                limit: self.memory_limit,
+            }
+        } else if matches!(err.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+            PluginError::Timeout {
+                plugin,
+                limit: self.cpu_limit,
+            }
+        } else {
+            PluginError::Trap {
+                plugin,
+                detail: format!("{err:#}"),
+            }
+        }
+    }
+
+    /// Run `f` on an instance from `slot`, then return the instance to the pool if it is
+    /// pooled, still healthy, and not worn out. An instance that failed is never reused.
+    async fn with_instance<P, B, R>(
+        &self,
+        slot: &Slot<P, B>,
+        request_id: &str,
+        f: impl AsyncFnOnce(&mut Store<HostState>, &B) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError>
+    where
+        P: Instantiate<B>,
+    {
+        let pooled = match self.isolation {
+            Isolation::Pooled { size, max_uses } => Some((size, max_uses)),
+            Isolation::Request => None,
+        };
+        let warm = match pooled {
+            Some(_) => slot.idle.lock().unwrap().pop(),
+            None => None,
+        };
+        let mut warm = match warm {
+            Some(w) => w,
+            None => {
+                let mut store = self.new_store();
+                self.begin_call(&mut store, request_id);
+                match slot.pre.instantiate(&mut store).await {
+                    Ok(bindings) => Warm {
+                        store,
+                        bindings,
+                        uses: 0,
+                    },
+                    Err(e) => {
+                        return Err(match self.classify(e, &store) {
+                            PluginError::Trap { plugin, detail } => {
+                                PluginError::Instantiate { plugin, detail }
+                            }
+                            other => other,
+                        })
+                    }
+                }
+            }
+        };
+        self.begin_call(&mut warm.store, request_id);
+        let result = f(&mut warm.store, &warm.bindings).await;
+        match result {
+            Ok(r) => {
+                warm.uses += 1;
+                if let Some((size, max_uses)) = pooled {
+                    if warm.uses < max_uses {
+                        let mut idle = slot.idle.lock().unwrap();
+                        if idle.len() < size {
+                            idle.push(warm);
+                        }
+                    }
+                }
+                Ok(r)
+            }
+            Err(e) => Err(self.classify(e, &warm.store)),
+        }
+    }
+
+    fn plugin_error(&self, e: super::bindings::types::Error) -> PluginError {
+        PluginError::Failed {
+            plugin: self.info.name.clone(),
+            status: e.status,
+            message: e.message,
+        }
+    }
+
+    /// The filter's `on-request` hook.
+    pub async fn on_request(
+        &self,
+        request_id: &str,
+        req: RequestData,
+        ctx: ContextData,
+    ) -> Result<OnRequest, PluginError> {
+        let slot = self.filter.as_ref().expect("routes use only plugins that export hooks");
+        let started = Instant::now();
+        let out = self
+            .with_instance(slot, request_id, async |store, bindings: &Filter| {
+                let req_r = store.data_mut().table.push(req)?;
+                let ctx_r = store.data_mut().table.push(ctx)?;
+                let action = bindings
+                    .wicket_plugin_hooks()
+                    .call_on_request(&mut *store, borrow(&req_r), borrow(&ctx_r))
+                    .await?;
+                let table = &mut store.data_mut().table;
+                let req = table.delete(req_r)?;
+                let ctx = table.delete(ctx_r)?;
+                let action = match action {
+                    Ok(Action::Continue) => Ok(None),
+                    Ok(Action::Respond(r)) => Ok(Some(table.delete(r)?)),
+                    Err(e) => Err(e),
+                };
+                Ok((req, ctx, action))
+            })
+            .await;
+        self.on_request_seconds.record(started.elapsed().as_secs_f64());
+        let (req, ctx, action) = out?;
+        let response = action.map_err(|e| self.plugin_error(e))?;
+        Ok(OnRequest { req, ctx, response })
+    }
+
+    /// The filter's `on-response` hook.
+    pub async fn on_response(
+        &self,
+        request_id: &str,
+        req: RequestData,
+        resp: ResponseData,
+        ctx: ContextData,
+    ) -> Result<(RequestData, ResponseData, ContextData), PluginError> {
+        let slot = self.filter.as_ref().expect("routes use only plugins that export hooks");
+        let started = Instant::now();
+        let out = self
+            .with_instance(slot, request_id, async |store, bindings: &Filter| {
+                let req_r = store.data_mut().table.push(req)?;
+                let resp_r = store.data_mut().table.push(resp)?;
+                let ctx_r = store.data_mut().table.push(ctx)?;
+                let result = bindings
+                    .wicket_plugin_hooks()
+                    .call_on_response(&mut *store, borrow(&req_r), borrow(&resp_r), borrow(&ctx_r))
+                    .await?;
+                let table = &mut store.data_mut().table;
+                let parts = (table.delete(req_r)?, table.delete(resp_r)?, table.delete(ctx_r)?);
+                Ok(result.map(|()| parts))
+            })
+            .await;
+        self.on_response_seconds.record(started.elapsed().as_secs_f64());
+        out?.map_err(|e| self.plugin_error(e))
+    }
+
+    /// The integration's `handle`.
+    pub async fn handle(
+        &self,
+        request_id: &str,
+        req: RequestData,
+        ctx: ContextData,
+    ) -> Result<(RequestData, ContextData, ResponseData), PluginError> {
+        let slot = self
+            .integration
+            .as_ref()
+            .expect("routes use only integrations that export the handler");
+        let started = Instant::now();
+        let out = self
+            .with_instance(slot, request_id, async |store, bindings: &Integration| {
+                let req_r = store.data_mut().table.push(req)?;
+                let ctx_r = store.data_mut().table.push(ctx)?;
+                let result = bindings
+                    .wicket_plugin_handler()
+                    .call_handle(&mut *store, borrow(&req_r), borrow(&ctx_r))
+                    .await?;
+                let table = &mut store.data_mut().table;
+                let req = table.delete(req_r)?;
+                let ctx = table.delete(ctx_r)?;
+                let result = match result {
+                    Ok(resp) => Ok(table.delete(resp)?),
+                    Err(e) => Err(e),
+                };
+                Ok((req, ctx, result))
+            })
+            .await;
+        self.handle_seconds.record(started.elapsed().as_secs_f64());
+        let (req, ctx, result) = out?;
+        let resp = result.map_err(|e| self.plugin_error(e))?;
+        Ok((req, ctx, resp))
+    }
+}
+
+/// A borrowed handle to a resource the host owns, for passing as `borrow<T>`.
+fn borrow<T: 'static>(r: &Resource<T>) -> Resource<T> {
+    Resource::new_borrow(r.rep())
+}
