@@ -1,7 +1,14 @@
 //! Wicket: an API gateway whose request steps are sandboxed WebAssembly components.
+//! `pipeline.rs` tells a request's story; `runtime/` runs plugins; `capabilities/` is what
+//! plugins may call; `config/` turns the TOML file into validated types.
 
+pub mod admin;
 pub mod capabilities;
 pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod pipeline;
 pub mod router;
 pub mod runtime;
+pub mod server;
 pub mod state;

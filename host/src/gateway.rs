@@ -1,0 +1,155 @@
+//! A running configuration: the router with each route's compiled chain, built once from a
+//! validated `GatewayConfig`. The server holds it behind an `ArcSwap`, so a new one can be
+//! swapped in atomically while requests in flight finish on the old one.
+
+use crate::capabilities::Services;
+use crate::config::{GatewayConfig, RouteSpec};
+use crate::router::Router;
+use crate::runtime::{LoadError, Plugin, Runtime};
+use std::sync::Arc;
+
+/// Per-route metric handles, created once so the request path does no label formatting.
+pub struct RouteMetrics {
+    pub requests_2xx: metrics::Counter,
+    pub requests_3xx: metrics::Counter,
+    pub requests_4xx: metrics::Counter,
+    pub requests_5xx: metrics::Counter,
+    pub seconds: metrics::Histogram,
+    pub integration_seconds: metrics::Histogram,
+}
+
+impl RouteMetrics {
+    pub fn new(route: &str) -> RouteMetrics {
+        let requests = |class: &'static str| {
+            metrics::counter!("wicket_requests_total", "route" => route.to_string(), "class" => class)
+        };
+        RouteMetrics {
+            requests_2xx: requests("2xx"),
+            requests_3xx: requests("3xx"),
+            requests_4xx: requests("4xx"),
+            requests_5xx: requests("5xx"),
+            seconds: metrics::histogram!("wicket_request_seconds", "route" => route.to_string()),
+            integration_seconds: metrics::histogram!(
+                "wicket_integration_seconds",
+                "route" => route.to_string()
+            ),
+        }
+    }
+
+    pub fn count(&self, status: http::StatusCode) {
+        match status.as_u16() {
+            200..=299 => self.requests_2xx.increment(1),
+            300..=399 => self.requests_3xx.increment(1),
+            400..=499 => self.requests_4xx.increment(1),
+            _ => self.requests_5xx.increment(1),
+        }
+    }
+}
+
+pub struct Route {
+    pub name: Arc<str>,
+    /// Filters in the order their `on-request` runs.
+    pub chain: Vec<Arc<Plugin>>,
+    pub integration: Arc<Plugin>,
+    pub metrics: RouteMetrics,
+}
+
+pub struct Gateway {
+    pub config: GatewayConfig,
+    pub router: Router<Route>,
+    /// Requests that match no route are counted here.
+    pub unmatched: RouteMetrics,
+    pub plugins: Vec<Arc<Plugin>>,
+    // Dropped last: the plugins' instances belong to its engine.
+    _runtime: Runtime,
+}
+
+impl Gateway {
+    /// Compile every plugin and wire up the routes. All problems are reported together.
+    pub fn build(config: GatewayConfig, services: Arc<Services>) -> Result<Gateway, Vec<LoadError>> {
+        let runtime = Runtime::new(&config, services).map_err(|e| {
+            vec![LoadError {
+                location: crate::config::Location {
+                    file: config.source.clone(),
+                    line: 1,
+                    column: 1,
+                },
+                plugin: "(runtime)".into(),
+                message: format!("cannot start the Wasm runtime: {e:#}"),
+            }]
+        })?;
+        let mut errors = Vec::new();
+        let mut plugins = Vec::new();
+        for spec in &config.plugins {
+            match runtime.load(spec, config.runtime.epoch_tick) {
+                Ok(p) => plugins.push(Some(Arc::new(p))),
+                Err(e) => {
+                    errors.push(e);
+                    plugins.push(None);
+                }
+            }
+        }
+        let mut router = Router::default();
+        for route in &config.routes {
+            match wire(route, &config, &plugins) {
+                Ok(r) => router.add(route.methods.clone(), route.host.clone(), route.path.clone(), r),
+                Err(mut e) => errors.append(&mut e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Gateway {
+            router,
+            unmatched: RouteMetrics::new("(none)"),
+            plugins: plugins.into_iter().flatten().collect(),
+            config,
+            _runtime: runtime,
+        })
+    }
+}
+
+/// Check that a route uses filters as filters and an integration as its integration.
+fn wire(
+    route: &RouteSpec,
+    config: &GatewayConfig,
+    plugins: &[Option<Arc<Plugin>>],
+) -> Result<Route, Vec<LoadError>> {
+    let mut errors = Vec::new();
+    let problem = |i: usize, message: String| LoadError {
+        location: route.location.clone(),
+        plugin: config.plugins[i].name.clone(),
+        message,
+    };
+    let mut chain = Vec::new();
+    for &i in &route.plugins {
+        match &plugins[i] {
+            Some(p) if p.is_filter() => chain.push(p.clone()),
+            Some(_) => errors.push(problem(
+                i,
+                format!("route {:?} lists it as a filter, but it is an integration", route.name),
+            )),
+            None => {}
+        }
+    }
+    let integration = match &plugins[route.integration] {
+        Some(p) if p.is_integration() => Some(p.clone()),
+        Some(_) => {
+            errors.push(problem(
+                route.integration,
+                format!("route {:?} uses it as its integration, but it is a filter", route.name),
+            ));
+            None
+        }
+        None => None,
+    };
+    match integration {
+        Some(integration) if errors.is_empty() => Ok(Route {
+            name: route.name.as_str().into(),
+            chain,
+            integration,
+            metrics: RouteMetrics::new(&route.name),
+        }),
+        _ => Err(errors),
+    }
+}
