@@ -74,14 +74,14 @@ impl Gateway {
                     line: 1,
                     column: 1,
                 },
-                plugin: "(runtime)".into(),
+                key: "runtime".into(),
                 message: format!("cannot start the Wasm runtime: {e:#}"),
             }]
         })?;
         let mut errors = Vec::new();
         let mut plugins = Vec::new();
         for spec in &config.plugins {
-            match runtime.load(spec, config.runtime.epoch_tick) {
+            match runtime.load(spec) {
                 Ok(p) => plugins.push(Some(Arc::new(p))),
                 Err(e) => {
                     errors.push(e);
@@ -91,7 +91,7 @@ impl Gateway {
         }
         let mut router = Router::default();
         for route in &config.routes {
-            match wire(route, &config, &plugins) {
+            match wire(route, &plugins) {
                 Ok(r) => router.add(route.methods.clone(), route.host.clone(), route.path.clone(), r),
                 Err(mut e) => errors.append(&mut e),
             }
@@ -110,35 +110,29 @@ impl Gateway {
 }
 
 /// Check that a route uses filters as filters and an integration as its integration.
-fn wire(
-    route: &RouteSpec,
-    config: &GatewayConfig,
-    plugins: &[Option<Arc<Plugin>>],
-) -> Result<Route, Vec<LoadError>> {
+fn wire(route: &RouteSpec, plugins: &[Option<Arc<Plugin>>]) -> Result<Route, Vec<LoadError>> {
     let mut errors = Vec::new();
-    let problem = |i: usize, message: String| LoadError {
-        location: route.location.clone(),
-        plugin: config.plugins[i].name.clone(),
-        message,
-    };
     let mut chain = Vec::new();
-    for &i in &route.plugins {
-        match &plugins[i] {
+    for (j, (i, location)) in route.plugins.iter().enumerate() {
+        match &plugins[*i] {
             Some(p) if p.is_filter() => chain.push(p.clone()),
-            Some(_) => errors.push(problem(
-                i,
-                format!("route {:?} lists it as a filter, but it is an integration", route.name),
-            )),
+            Some(p) => errors.push(LoadError {
+                location: location.clone(),
+                key: format!("routes[{}].plugins[{j}]", route.index),
+                message: format!("plugin {:?} is an integration, not a filter", p.name()),
+            }),
             None => {}
         }
     }
-    let integration = match &plugins[route.integration] {
+    let (i, location) = &route.integration;
+    let integration = match &plugins[*i] {
         Some(p) if p.is_integration() => Some(p.clone()),
-        Some(_) => {
-            errors.push(problem(
-                route.integration,
-                format!("route {:?} uses it as its integration, but it is a filter", route.name),
-            ));
+        Some(p) => {
+            errors.push(LoadError {
+                location: location.clone(),
+                key: format!("routes[{}].integration", route.index),
+                message: format!("plugin {:?} is a filter, not an integration", p.name()),
+            });
             None
         }
         None => None,

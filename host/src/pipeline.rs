@@ -138,7 +138,7 @@ where
     };
 
     // The way in: each filter may change the request and context, or answer.
-    let mut ran = 0;
+    let mut leases = Vec::with_capacity(route.chain.len());
     let mut early = None;
     for plugin in &route.chain {
         let out = match plugin.on_request(request_id, req, ctx).await {
@@ -146,7 +146,7 @@ where
             Err(e) => return Err(e.into()),
         };
         (req, ctx) = (out.req, out.ctx);
-        ran += 1;
+        leases.push(out.lease);
         if out.response.is_some() {
             early = out.response;
             break;
@@ -170,8 +170,8 @@ where
     };
 
     // The way out, through the filters that ran, in reverse.
-    for plugin in route.chain[..ran].iter().rev() {
-        match plugin.on_response(request_id, req, resp, ctx).await {
+    for (plugin, lease) in route.chain.iter().zip(leases).rev() {
+        match plugin.on_response(request_id, lease, req, resp, ctx).await {
             Ok((r, s, c)) => (req, resp, ctx) = (r, s, c),
             Err(e) => return Err(e.into()),
         }

@@ -1,1 +1,341 @@
+//! The end-to-end harness: start the real `wicket` binary with a config string, real upstream
+//! servers, build the test plugins, and stop everything on drop, so each test reads as a
+//! dozen lines of requests and assertions.
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use sha2::{Digest, Sha256};
+use std::convert::Infallible;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The target directory this test binary was built in (`<target>/<profile>/deps/x-hash`).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+/// The `wicket` binary built alongside the tests (`cargo test --workspace` builds it for the
+/// host crate's own integration tests).
+pub fn wicket_bin() -> PathBuf {
+    let bin = profile_dir().join("wicket");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        bin.display()
+    );
+    bin
+}
+
+/// Compiled plugins are cached here, shared by every test, so each is compiled once.
+fn cache_dir() -> PathBuf {
+    profile_dir().join("wicket-test-cache")
+}
+
+/// A running gateway, killed on drop.
+pub struct Gateway {
+    child: Child,
+    pub addr: SocketAddr,
+    pub admin: Option<SocketAddr>,
+    logs: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    /// Start `wicket run` with `config` (TOML). Use `listen = "127.0.0.1:0"`: the harness
+    /// reads the bound addresses from the log.
+    pub fn start(config: &str) -> Gateway {
+        Self::try_start(config).unwrap_or_else(|logs| panic!("wicket did not start:\n{logs}"))
+    }
+
+    /// Like `start`, but returns the log when the gateway exits instead of listening.
+    pub fn try_start(config: &str) -> Result<Gateway, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.toml");
+        std::fs::write(&path, config).unwrap();
+        let mut child = Command::new(wicket_bin())
+            .args(["--log-format", "json", "run", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "info")
+            .env("WICKET_CACHE_DIR", cache_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning wicket");
+        let stderr = child.stderr.take().unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if v["message"] == "listening" {
+                        let addr: SocketAddr = v["addr"].as_str().unwrap().parse().unwrap();
+                        let _ = tx.send((v["listener"].as_str().unwrap().to_string(), addr));
+                    }
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let mut admin = None;
+        loop {
+            match rx.recv_timeout(Duration::from_secs(120)) {
+                Ok((listener, addr)) if listener == "proxy" => {
+                    return Ok(Gateway {
+                        child,
+                        addr,
+                        admin,
+                        logs,
+                        _dir: dir,
+                    });
+                }
+                Ok((_, addr)) => admin = Some(addr),
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    std::thread::sleep(Duration::from_millis(100));
+                    return Err(logs.lock().unwrap().join("\n"));
+                }
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.admin.expect("config has no admin listener"), path)
+    }
+
+    /// Log lines so far (JSON, one per line).
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run `wicket check` on `config`, written to a file named `name` in a fresh directory.
+/// Returns (success, stdout + stderr, the config's path).
+pub fn check(name: &str, config: &str) -> (bool, String, PathBuf) {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let path = dir.join(name);
+    std::fs::write(&path, config).unwrap();
+    let out = Command::new(wicket_bin())
+        .args(["check", "--config"])
+        .arg(&path)
+        .env("WICKET_CACHE_DIR", cache_dir())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text, path)
+}
+
+/// A blocking-friendly HTTP client with a bounded timeout.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// A real upstream server on 127.0.0.1, run on its own threads.
+///
+/// - `/echo/...` answers with the request body as received.
+/// - `/slow/...?ms=N` waits N ms, then answers like the default.
+/// - anything else answers 200 with JSON describing the request: method, path, query,
+///   headers (name -> list of values), body length and SHA-256.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl Upstream {
+    pub fn start() -> Upstream {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        runtime.spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                tokio::spawn(async move {
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service_fn(upstream))
+                        .await;
+                });
+            }
+        });
+        Upstream {
+            addr,
+            _runtime: runtime,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+async fn upstream(req: hyper::Request<hyper::body::Incoming>) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let path = parts.uri.path().to_string();
+    if path.starts_with("/echo") {
+        let mut resp = hyper::Response::new(Full::new(body));
+        if let Some(ct) = parts.headers.get("content-type") {
+            resp.headers_mut().insert("content-type", ct.clone());
+        }
+        return Ok(resp);
+    }
+    if path.starts_with("/slow") {
+        let ms: u64 = parts
+            .uri
+            .query()
+            .and_then(|q| q.strip_prefix("ms="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let mut headers = serde_json::Map::new();
+    for name in parts.headers.keys() {
+        let values: Vec<serde_json::Value> = parts
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned().into())
+            .collect();
+        headers.insert(name.as_str().to_string(), values.into());
+    }
+    let description = serde_json::json!({
+        "method": parts.method.as_str(),
+        "path": path,
+        "query": parts.uri.query(),
+        "headers": headers,
+        "body_len": body.len(),
+        "body_sha256": sha256_hex(&body),
+    });
+    let mut resp = hyper::Response::new(Full::new(Bytes::from(description.to_string())));
+    resp.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    resp.headers_mut().insert("x-upstream", "1".parse().unwrap());
+    Ok(resp)
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Run `build` at most once across the test processes of one run: an in-process OnceLock,
+/// and a file lock for the test binaries cargo runs one after another (or in parallel).
+fn build_once(what: &str, output: &Path, build: impl FnOnce()) {
+    let lock_path = profile_dir().join(format!("{what}.lock"));
+    let lock = std::fs::File::create(&lock_path).unwrap();
+    lock.lock().unwrap();
+    if !output.is_file() {
+        build();
+    }
+    assert!(output.is_file(), "building {what} did not produce {}", output.display());
+    lock.unlock().unwrap();
+}
+
+fn test_plugins_target() -> PathBuf {
+    profile_dir().join("test-plugins")
+}
+
+/// The purpose-built plugins of `tests/plugins`, built for wasm32-wasip2 on first use.
+pub fn test_plugin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    let wasm = test_plugins_target()
+        .join("wasm32-wasip2")
+        .join("release")
+        .join(format!("{name}.wasm"));
+    BUILT.get_or_init(|| {
+        // Always ask cargo: it rebuilds only when the plugin sources changed.
+        let lock_path = profile_dir().join("test-plugins.lock");
+        let lock = std::fs::File::create(&lock_path).unwrap();
+        lock.lock().unwrap();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(root().join("tests").join("plugins"))
+            .args(["build", "--release", "--target", "wasm32-wasip2"])
+            .env("CARGO_TARGET_DIR", test_plugins_target())
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .status()
+            .expect("running cargo for tests/plugins");
+        assert!(status.success(), "building tests/plugins failed");
+        lock.unlock().unwrap();
+    });
+    assert!(wasm.is_file(), "{} was not built", wasm.display());
+    wasm
+}
+
+/// The Python example plugin, built with componentize-py on first use.
+pub fn python_plugin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let src = root().join("plugins").join("examples").join("python-filter");
+            let sources = std::fs::read_dir(&src)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "py" || x == "sh"))
+                .map(|e| std::fs::read(e.path()).unwrap())
+                .fold(Sha256::new(), |mut h, b| {
+                    h.update(b);
+                    h
+                });
+            let mut sources = sources;
+            for wit in std::fs::read_dir(root().join("wit")).unwrap().filter_map(|e| e.ok()) {
+                sources.update(std::fs::read(wit.path()).unwrap());
+            }
+            let key: String = sources.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect();
+            let out = test_plugins_target().join(format!("python-filter-{key}.wasm"));
+            std::fs::create_dir_all(test_plugins_target()).unwrap();
+            build_once("python-filter", &out, || {
+                let status = Command::new("bash")
+                    .arg(src.join("build.sh"))
+                    .arg(&out)
+                    .status()
+                    .expect("running plugins/examples/python-filter/build.sh");
+                assert!(status.success(), "building the Python plugin failed");
+            });
+            out
+        })
+        .clone()
+}

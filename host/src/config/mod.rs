@@ -100,9 +100,11 @@ pub struct RouteSpec {
     pub methods: Option<Vec<Method>>,
     pub host: Option<String>,
     pub path: PathTemplate,
-    /// Indices into `GatewayConfig::plugins`.
-    pub plugins: Vec<usize>,
-    pub integration: usize,
+    /// Indices into `GatewayConfig::plugins`, with where each is named.
+    pub plugins: Vec<(usize, Location)>,
+    pub integration: (usize, Location),
+    /// The route's index in the file, for keys like `routes[2].integration`.
+    pub index: usize,
     pub location: Location,
 }
 
@@ -557,13 +559,13 @@ impl Validator<'_> {
             }
             Some(out)
         });
-        let lookup = |name: &Spanned<String>, k: String, this: &mut Self| -> Option<usize> {
+        let lookup = |name: &Spanned<String>, k: String, this: &mut Self| -> Option<(usize, Location)> {
             let found = plugins.get(name.get_ref().as_str()).copied();
             if found.is_none() {
                 let msg = format!("plugin {:?} is not defined in [plugins]", name.get_ref());
                 this.issue(&name.span(), k, msg);
             }
-            found
+            found.map(|i| (i, this.file.locate(&name.span())))
         };
         let mut chain = Vec::new();
         for (j, p) in raw.plugins.iter().enumerate() {
@@ -584,14 +586,18 @@ impl Validator<'_> {
             path: path?,
             plugins: chain,
             integration: integration?,
+            index: i,
             location,
         })
     }
 }
 
-/// `$XDG_CACHE_HOME/wicket` or `~/.cache/wicket`: compiled plugins are kept there so that
-/// start-up does not pay for compiling them again.
+/// `$WICKET_CACHE_DIR`, `$XDG_CACHE_HOME/wicket` or `~/.cache/wicket`: compiled plugins are
+/// kept there so that start-up does not pay for compiling them again.
 fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("WICKET_CACHE_DIR") {
+        return Some(PathBuf::from(x));
+    }
     if let Some(x) = std::env::var_os("XDG_CACHE_HOME") {
         return Some(PathBuf::from(x).join("wicket"));
     }

@@ -1,0 +1,104 @@
+use super::*;
+
+fn parse(text: &str) -> Result<GatewayConfig, Vec<ConfigIssue>> {
+    GatewayConfig::parse(Path::new("/etc/wicket/gw.toml"), text).map_err(|e| match e {
+        ConfigError::Invalid(issues) => issues,
+        other => panic!("unexpected {other}"),
+    })
+}
+
+const BASE: &str = r#"[server]
+listen = "127.0.0.1:8080"
+
+[plugins.stamp]
+builtin = "headers"
+config = { request = { set = { "x-a" = "1" } } }
+
+[plugins.backend]
+builtin = "http"
+config = { url = "http://127.0.0.1:9000/{id}" }
+
+[[routes]]
+name = "pets"
+methods = ["get", "POST"]
+path = "/pets/{id}"
+plugins = ["stamp"]
+integration = "backend"
+"#;
+
+#[test]
+fn a_valid_file_becomes_typed_values_with_defaults() {
+    let c = parse(BASE).unwrap();
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.server.admin, None);
+    assert_eq!(c.server.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+    assert!(matches!(c.state, StateConfig::Memory { .. }));
+    assert_eq!(c.plugins.len(), 2);
+    let backend = &c.plugins[c.plugin_index("backend").unwrap()];
+    assert!(backend.grants.contains(&Capability::Http), "builtins get their own grants");
+    assert!(!backend.grants.contains(&Capability::Kv));
+    assert!(matches!(backend.isolation, Isolation::Pooled { size: 16, .. }));
+    assert_eq!(backend.cpu_limit, Duration::from_millis(100));
+    assert_eq!(backend.memory_limit, 64 << 20);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&backend.config_json).unwrap(),
+        serde_json::json!({"url": "http://127.0.0.1:9000/{id}"})
+    );
+    let route = &c.routes[0];
+    assert_eq!(route.name, "pets");
+    assert_eq!(route.methods, Some(vec![Method::GET, Method::POST]));
+    assert_eq!(route.plugins.len(), 1);
+    assert_eq!(route.integration.1.line, 17);
+}
+
+#[test]
+fn external_plugins_default_to_fresh_instances_and_resolve_paths() {
+    let text = BASE.replace("builtin = \"headers\"", "wasm = \"plugins/x.wasm\"");
+    let issues = parse(&text).unwrap_err();
+    // The file does not exist; the message names the resolved path.
+    assert_eq!(issues.len(), 1);
+    assert_eq!(issues[0].key, "plugins.stamp.wasm");
+    assert!(issues[0].message.contains("/etc/wicket/plugins/x.wasm"), "{}", issues[0].message);
+    assert_eq!(issues[0].location.line, 5);
+}
+
+#[test]
+fn issues_carry_line_column_and_key() {
+    let text = BASE.replace("integration = \"backend\"", "integration = \"nope\"");
+    let issues = parse(&text).unwrap_err();
+    assert_eq!(issues.len(), 1);
+    let i = &issues[0];
+    assert_eq!((i.location.line, i.location.column), (17, 15));
+    assert_eq!(i.key, "routes[0].integration");
+    assert_eq!(
+        i.to_string(),
+        "/etc/wicket/gw.toml:17:15: routes[0].integration: plugin \"nope\" is not defined in [plugins]"
+    );
+}
+
+#[test]
+fn out_of_range_numbers_are_refused() {
+    let text = BASE.replace(
+        "listen = \"127.0.0.1:8080\"",
+        "listen = \"127.0.0.1:8080\"\nmax_body_bytes = 0",
+    );
+    let issues = parse(&text).unwrap_err();
+    assert_eq!(issues[0].key, "server.max_body_bytes");
+    assert_eq!(issues[0].location.line, 3);
+}
+
+#[test]
+fn redis_needs_a_url() {
+    let text = format!("{BASE}\n[state]\nbackend = \"redis\"\n");
+    let issues = parse(&text).unwrap_err();
+    assert_eq!(issues[0].key, "state.redis_url");
+}
+
+#[test]
+fn duplicate_route_names_are_refused() {
+    let second = BASE.split("[[routes]]").nth(1).unwrap();
+    let text = format!("{BASE}\n[[routes]]{second}");
+    let issues = parse(&text).unwrap_err();
+    assert_eq!(issues.len(), 1);
+    assert_eq!(issues[0].key, "routes[1].name");
+}

@@ -10,7 +10,7 @@ mod host_state;
 mod plugin;
 
 pub use host_state::{HostState, PluginInfo};
-pub use plugin::{Plugin, PluginError};
+pub use plugin::{Lease, Plugin, PluginError};
 
 use crate::capabilities::Services;
 use crate::config::{GatewayConfig, Location, PluginSource, PluginSpec};
@@ -81,12 +81,13 @@ const PACKAGE: &str = "wicket:plugin/";
 const HOOKS_EXPORT: &str = "wicket:plugin/hooks@0.1.0";
 const HANDLER_EXPORT: &str = "wicket:plugin/handler@0.1.0";
 
-/// A plugin that could not be loaded, with the place in the config that defined it.
+/// A plugin that could not be loaded or wired into a route, with the place in the config
+/// and the key it is about.
 #[derive(Debug, thiserror::Error)]
-#[error("{location}: plugins.{plugin}: {message}")]
+#[error("{location}: {key}: {message}")]
 pub struct LoadError {
     pub location: Location,
-    pub plugin: String,
+    pub key: String,
     pub message: String,
 }
 
@@ -149,10 +150,10 @@ impl Runtime {
     }
 
     /// Compile (or load from cache) and check one plugin.
-    pub fn load(&self, spec: &PluginSpec, epoch_tick: Duration) -> Result<Plugin, LoadError> {
+    pub fn load(&self, spec: &PluginSpec) -> Result<Plugin, LoadError> {
         let fail = |message: String| LoadError {
             location: spec.location.clone(),
-            plugin: spec.name.clone(),
+            key: format!("plugins.{}", spec.name),
             message,
         };
         let bytes: std::borrow::Cow<'_, [u8]> = match &spec.source {
@@ -193,7 +194,6 @@ impl Runtime {
             is_filter,
             is_integration,
             self.services.clone(),
-            epoch_tick,
         )
         .map_err(|e| fail(format!("{e:#}")))
     }

@@ -82,7 +82,14 @@ pub struct OnRequest {
     pub ctx: ContextData,
     /// Set when the filter answered instead of letting the request go on.
     pub response: Option<ResponseData>,
+    /// The instance to run this request's `on-response` on, when the plugin keeps one
+    /// instance per request.
+    pub lease: Lease,
 }
+
+/// An instance reserved for the rest of one request (fresh isolation), or nothing (pooled:
+/// `on-response` takes whichever warm instance is free).
+pub struct Lease(Option<Warm<Filter>>);
 
 impl Plugin {
     pub(super) fn new(
@@ -92,7 +99,6 @@ impl Plugin {
         is_filter: bool,
         is_integration: bool,
         services: Arc<Services>,
-        _epoch_tick: Duration,
     ) -> anyhow::Result<Plugin> {
         let engine = pre.engine().clone();
         let filter = if is_filter {
@@ -185,14 +191,18 @@ impl Plugin {
         }
     }
 
-    /// Run `f` on an instance from `slot`, then return the instance to the pool if it is
-    /// pooled, still healthy, and not worn out. An instance that failed is never reused.
+    /// Run `f` on `lease` or an instance from `slot`. Afterwards a pooled instance goes back
+    /// to the pool if healthy and not worn out; with `keep`, the instance is handed back to
+    /// the caller instead (a fresh instance serves both hooks of its one request). An
+    /// instance that failed is never used again.
     async fn with_instance<P, B, R>(
         &self,
         slot: &Slot<P, B>,
         request_id: &str,
+        lease: Option<Warm<B>>,
+        keep: bool,
         f: impl AsyncFnOnce(&mut Store<HostState>, &B) -> wasmtime::Result<R>,
-    ) -> Result<R, PluginError>
+    ) -> Result<(R, Option<Warm<B>>), PluginError>
     where
         P: Instantiate<B>,
     {
@@ -200,9 +210,10 @@ impl Plugin {
             Isolation::Pooled { size, max_uses } => Some((size, max_uses)),
             Isolation::Request => None,
         };
-        let warm = match pooled {
-            Some(_) => slot.idle.lock().unwrap().pop(),
-            None => None,
+        let warm = match (lease, pooled) {
+            (Some(w), _) => Some(w),
+            (None, Some(_)) => slot.idle.lock().unwrap().pop(),
+            (None, None) => None,
         };
         let mut warm = match warm {
             Some(w) => w,
@@ -231,6 +242,9 @@ impl Plugin {
         match result {
             Ok(r) => {
                 warm.uses += 1;
+                if keep {
+                    return Ok((r, Some(warm)));
+                }
                 if let Some((size, max_uses)) = pooled {
                     if warm.uses < max_uses {
                         let mut idle = slot.idle.lock().unwrap();
@@ -239,7 +253,7 @@ impl Plugin {
                         }
                     }
                 }
-                Ok(r)
+                Ok((r, None))
             }
             Err(e) => Err(self.classify(e, &warm.store)),
         }
@@ -262,8 +276,9 @@ impl Plugin {
     ) -> Result<OnRequest, PluginError> {
         let slot = self.filter.as_ref().expect("routes use only plugins that export hooks");
         let started = Instant::now();
+        let keep = self.isolation == Isolation::Request;
         let out = self
-            .with_instance(slot, request_id, async |store, bindings: &Filter| {
+            .with_instance(slot, request_id, None, keep, async |store, bindings: &Filter| {
                 let req_r = store.data_mut().table.push(req)?;
                 let ctx_r = store.data_mut().table.push(ctx)?;
                 let action = bindings
@@ -282,15 +297,21 @@ impl Plugin {
             })
             .await;
         self.on_request_seconds.record(started.elapsed().as_secs_f64());
-        let (req, ctx, action) = out?;
+        let ((req, ctx, action), lease) = out?;
         let response = action.map_err(|e| self.plugin_error(e))?;
-        Ok(OnRequest { req, ctx, response })
+        Ok(OnRequest {
+            req,
+            ctx,
+            response,
+            lease: Lease(lease),
+        })
     }
 
     /// The filter's `on-response` hook.
     pub async fn on_response(
         &self,
         request_id: &str,
+        lease: Lease,
         req: RequestData,
         resp: ResponseData,
         ctx: ContextData,
@@ -298,7 +319,7 @@ impl Plugin {
         let slot = self.filter.as_ref().expect("routes use only plugins that export hooks");
         let started = Instant::now();
         let out = self
-            .with_instance(slot, request_id, async |store, bindings: &Filter| {
+            .with_instance(slot, request_id, lease.0, false, async |store, bindings: &Filter| {
                 let req_r = store.data_mut().table.push(req)?;
                 let resp_r = store.data_mut().table.push(resp)?;
                 let ctx_r = store.data_mut().table.push(ctx)?;
@@ -312,7 +333,7 @@ impl Plugin {
             })
             .await;
         self.on_response_seconds.record(started.elapsed().as_secs_f64());
-        out?.map_err(|e| self.plugin_error(e))
+        out?.0.map_err(|e| self.plugin_error(e))
     }
 
     /// The integration's `handle`.
@@ -328,7 +349,7 @@ impl Plugin {
             .expect("routes use only integrations that export the handler");
         let started = Instant::now();
         let out = self
-            .with_instance(slot, request_id, async |store, bindings: &Integration| {
+            .with_instance(slot, request_id, None, false, async |store, bindings: &Integration| {
                 let req_r = store.data_mut().table.push(req)?;
                 let ctx_r = store.data_mut().table.push(ctx)?;
                 let result = bindings
@@ -346,7 +367,7 @@ impl Plugin {
             })
             .await;
         self.handle_seconds.record(started.elapsed().as_secs_f64());
-        let (req, ctx, result) = out?;
+        let ((req, ctx, result), _) = out?;
         let resp = result.map_err(|e| self.plugin_error(e))?;
         Ok((req, ctx, resp))
     }

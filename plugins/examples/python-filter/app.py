@@ -1,0 +1,47 @@
+"""A Wicket filter written in Python (world `wicket:plugin/minimal-filter@0.1.0`).
+
+* on-request: a request with the header `x-python-block: 1` is answered `403` with the JSON
+  body `{"message": "blocked by python"}`; any other request gets the context key
+  `python.seen = "yes"` and continues.
+* on-response: sets the response header `x-python` to the config key `greeting`
+  (default `"hello"`).
+"""
+
+import json
+
+from wit_world import exports
+from wit_world.exports.hooks import Action, Action_Continue, Action_Respond
+from wit_world.imports import config, log
+from wit_world.imports.types import Context, Request, Response
+
+_greeting = None
+
+
+def greeting() -> str:
+    """The `greeting` config value, read once per instance."""
+    global _greeting
+    if _greeting is None:
+        value = "hello"
+        try:
+            settings = json.loads(config.get() or "{}")
+            if isinstance(settings, dict) and isinstance(settings.get("greeting"), str):
+                value = settings["greeting"]
+        except ValueError as e:
+            log.log(log.Level.WARN, f"python-filter: config is not JSON ({e}); using defaults")
+        _greeting = value
+    return _greeting
+
+
+class Hooks(exports.Hooks):
+    def on_request(self, req: Request, ctx: Context) -> Action:
+        if (req.header("x-python-block") or "").strip() == "1":
+            log.log(log.Level.INFO, "python-filter: request blocked")
+            resp = Response(403)
+            resp.set_header("content-type", "application/json")
+            resp.set_body(json.dumps({"message": "blocked by python"}).encode())
+            return Action_Respond(resp)
+        ctx.set("python.seen", "yes")
+        return Action_Continue()
+
+    def on_response(self, req: Request, resp: Response, ctx: Context) -> None:
+        resp.set_header("x-python", greeting())
