@@ -5,32 +5,30 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const PLUGINS: &[&str] = &["wicket_plugin_http", "wicket_plugin_mock", "wicket_plugin_headers"];
-
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_path_buf();
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
-    for watched in [
-        "plugins/Cargo.toml",
-        "plugins/Cargo.lock",
-        "plugins/http",
-        "plugins/mock",
-        "plugins/headers",
-        "plugin-sdk/Cargo.toml",
-        "plugin-sdk/src",
-        "wit",
-    ] {
-        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    // Watch every built-in plugin crate (not the plugins' own target directory, which changes on
+    // every build), the SDK and the contract.
+    let mut watched = vec![
+        root.join("plugin-sdk/Cargo.toml"),
+        root.join("plugin-sdk/src"),
+        root.join("wit"),
+    ];
+    for entry in std::fs::read_dir(root.join("plugins")).unwrap().flatten() {
+        if entry.file_name() != "target" && entry.file_name() != "examples" {
+            watched.push(entry.path());
+        }
+    }
+    for path in watched {
+        println!("cargo:rerun-if-changed={}", path.display());
     }
 
     println!("cargo:rerun-if-env-changed=WICKET_PREBUILT_PLUGINS");
     if let Some(dir) = std::env::var_os("WICKET_PREBUILT_PLUGINS") {
         // Packagers (and offline builds) can hand us components built elsewhere.
-        for name in PLUGINS {
-            let file = format!("{name}.wasm");
-            copy(&Path::new(&dir).join(&file), &out_dir.join(&file));
-        }
+        copy_components(Path::new(&dir), &out_dir);
         return;
     }
 
@@ -59,13 +57,17 @@ fn main() {
              (rustup target add wasm32-wasip2)"
         );
     }
-    let built = plugin_target.join("wasm32-wasip2").join("release");
-    for name in PLUGINS {
-        copy(&built.join(format!("{name}.wasm")), &out_dir.join(format!("{name}.wasm")));
-    }
+    copy_components(&plugin_target.join("wasm32-wasip2").join("release"), &out_dir);
 }
 
-fn copy(from: &Path, to: &Path) {
-    std::fs::copy(from, to)
-        .unwrap_or_else(|e| panic!("copying {} to {}: {e}", from.display(), to.display()));
+/// Copy every `wicket_plugin_*.wasm`; `runtime/builtins.rs` names the ones it embeds.
+fn copy_components(from: &Path, to: &Path) {
+    let entries = std::fs::read_dir(from).unwrap_or_else(|e| panic!("reading {}: {e}", from.display()));
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("wicket_plugin_") && name.ends_with(".wasm") {
+            std::fs::copy(entry.path(), to.join(&name))
+                .unwrap_or_else(|e| panic!("copying {name} to {}: {e}", to.display()));
+        }
+    }
 }

@@ -66,7 +66,7 @@ pub struct Gateway {
 
 impl Gateway {
     /// Compile every plugin and wire up the routes. All problems are reported together.
-    pub fn build(config: GatewayConfig, services: Arc<Services>) -> Result<Gateway, Vec<LoadError>> {
+    pub async fn build(config: GatewayConfig, services: Arc<Services>) -> Result<Gateway, Vec<LoadError>> {
         let runtime = Runtime::new(&config, services).map_err(|e| {
             vec![LoadError {
                 location: crate::config::Location {
@@ -81,7 +81,7 @@ impl Gateway {
         let mut errors = Vec::new();
         let mut plugins = Vec::new();
         for spec in &config.plugins {
-            match runtime.load(spec) {
+            match runtime.load(spec).await {
                 Ok(p) => plugins.push(Some(Arc::new(p))),
                 Err(e) => {
                     errors.push(e);

@@ -72,7 +72,7 @@ fn init_logging(format: LogFormat) {
 }
 
 /// Load and validate, printing every problem with its file, line and key.
-fn load(path: &PathBuf) -> Option<(GatewayConfig, Arc<Services>, Gateway)> {
+async fn load(path: &PathBuf) -> Option<(GatewayConfig, Arc<Services>, Gateway)> {
     let config = match GatewayConfig::load(path) {
         Ok(c) => c,
         Err(e) => {
@@ -91,7 +91,7 @@ fn load(path: &PathBuf) -> Option<(GatewayConfig, Arc<Services>, Gateway)> {
         state,
         http: http::Client::new(config.server.max_body_bytes),
     });
-    match Gateway::build(config.clone(), services.clone()) {
+    match Gateway::build(config.clone(), services.clone()).await {
         Ok(gw) => Some((config, services, gw)),
         Err(errors) => {
             for e in errors {
@@ -103,7 +103,12 @@ fn load(path: &PathBuf) -> Option<(GatewayConfig, Arc<Services>, Gateway)> {
 }
 
 fn check(path: PathBuf) -> ExitCode {
-    match load(&path) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    let Ok(runtime) = runtime else {
+        eprintln!("cannot start the async runtime");
+        return ExitCode::FAILURE;
+    };
+    match runtime.block_on(load(&path)) {
         Some((config, _, _)) => {
             println!(
                 "{}: ok ({} routes, {} plugins)",
@@ -138,7 +143,7 @@ fn run(path: PathBuf) -> ExitCode {
 async fn serve(path: PathBuf) -> anyhow::Result<bool> {
     let started = std::time::Instant::now();
     let metrics = wicket::admin::install_recorder()?;
-    let Some((config, _services, gateway)) = load(&path) else {
+    let Some((config, _services, gateway)) = load(&path).await else {
         return Ok(false);
     };
     let tls = match &config.server.tls {

@@ -193,6 +193,10 @@ macro_rules! export_filter {
             struct __WicketFilterExport;
 
             impl $crate::__private::HooksGuest for __WicketFilterExport {
+                fn check_config() -> ::core::result::Result<(), ::std::string::String> {
+                    __WICKET_INSTANCE.check(<$ty as $crate::Filter>::new)
+                }
+
                 fn on_request(
                     req: &$crate::Request,
                     ctx: &$crate::Context,
@@ -247,6 +251,10 @@ macro_rules! export_integration {
             struct __WicketIntegrationExport;
 
             impl $crate::__private::HandlerGuest for __WicketIntegrationExport {
+                fn check_config() -> ::core::result::Result<(), ::std::string::String> {
+                    __WICKET_INSTANCE.check(<$ty as $crate::Integration>::new)
+                }
+
                 fn handle(
                     req: &$crate::Request,
                     ctx: &$crate::Context,
@@ -294,6 +302,14 @@ pub mod __private {
 
         /// The plugin value, built with `build` from the instance's config on first use. When
         /// the configuration is rejected, logs why and returns the client-facing error.
+        /// Build the value (once) and report why the config is unusable, if it is.
+        pub fn check(&self, build: fn(Config) -> Result<T, String>) -> Result<(), String> {
+            match self.cell.get_or_init(|| Config::load().and_then(build)) {
+                Ok(_) => Ok(()),
+                Err(reason) => Err(reason.clone()),
+            }
+        }
+
         pub fn get(&self, build: fn(Config) -> Result<T, String>) -> Result<&T, Error> {
             let built = self.cell.get_or_init(|| Config::load().and_then(build));
             match built {

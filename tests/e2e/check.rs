@@ -129,3 +129,22 @@ fn a_missing_file_is_named() {
     assert!(!ok);
     reports(&out, &path, 5, &["plugins.hello.wasm", "nope.wasm", "does not exist"]);
 }
+
+#[test]
+fn a_plugin_refusing_its_config_is_reported_at_the_config_line() {
+    // The key list is fine; the http plugin itself refuses the URL when asked at load.
+    let config = r#"[server]
+listen = "127.0.0.1:0"
+
+[plugins.backend]
+builtin = "http"
+config = { url = "ftp://127.0.0.1/" }
+
+[[routes]]
+path = "/x"
+integration = "backend"
+"#;
+    let (ok, out, path) = check("refused.toml", config);
+    assert!(!ok);
+    reports(&out, &path, 6, &["plugins.backend.config", "http://"]);
+}

@@ -91,6 +91,8 @@ pub struct PluginSpec {
     pub config_json: String,
     /// Where the plugin is defined, so later load errors (grants, exports) can point at it.
     pub location: Location,
+    /// Where its `config` table is (its definition when it has none).
+    pub config_location: Location,
 }
 
 #[derive(Debug, Clone)]
@@ -514,6 +516,7 @@ impl Validator<'_> {
             }
         }
         let config_json = serde_json::to_string(&table).expect("a TOML table is valid JSON");
+        let config_location = self.file.locate(&table_span);
         Some(PluginSpec {
             name,
             source,
@@ -523,6 +526,7 @@ impl Validator<'_> {
             memory_limit: (memory_mb as usize) << 20,
             config_json,
             location,
+            config_location,
         })
     }
 

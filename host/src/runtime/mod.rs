@@ -149,8 +149,9 @@ impl Runtime {
         })
     }
 
-    /// Compile (or load from cache) and check one plugin.
-    pub fn load(&self, spec: &PluginSpec) -> Result<Plugin, LoadError> {
+    /// Compile (or load from cache) and check one plugin: its imports against its grants,
+    /// its exports, and (by calling it) its config.
+    pub async fn load(&self, spec: &PluginSpec) -> Result<Plugin, LoadError> {
         let fail = |message: String| LoadError {
             location: spec.location.clone(),
             key: format!("plugins.{}", spec.name),
@@ -187,15 +188,17 @@ impl Runtime {
             grants: spec.grants.iter().fold(0, |acc, c| acc | c.bit()),
             config_json: spec.config_json.as_str().into(),
         });
-        Plugin::new(
-            info,
-            spec,
-            pre,
-            is_filter,
-            is_integration,
-            self.services.clone(),
-        )
-        .map_err(|e| fail(format!("{e:#}")))
+        let plugin = Plugin::new(info, spec, pre, is_filter, is_integration, self.services.clone())
+            .map_err(|e| fail(format!("{e:#}")))?;
+        match plugin.check_config().await {
+            Ok(Ok(())) => Ok(plugin),
+            Ok(Err(reason)) => Err(LoadError {
+                location: spec.config_location.clone(),
+                key: format!("plugins.{}.config", spec.name),
+                message: reason,
+            }),
+            Err(e) => Err(fail(format!("failed while checking its config: {e}"))),
+        }
     }
 }
 

@@ -267,6 +267,26 @@ impl Plugin {
         }
     }
 
+    /// Ask the plugin whether its config is usable (its `check-config` export). Runs on a
+    /// fresh instance; a pooled plugin keeps that instance, warm, for the first request.
+    pub async fn check_config(&self) -> Result<Result<(), String>, PluginError> {
+        if let Some(slot) = &self.filter {
+            let out = self
+                .with_instance(slot, "load", None, false, async |store, b: &Filter| {
+                    b.wicket_plugin_hooks().call_check_config(&mut *store).await
+                })
+                .await?;
+            return Ok(out.0);
+        }
+        let slot = self.integration.as_ref().expect("a plugin exports hooks or a handler");
+        let out = self
+            .with_instance(slot, "load", None, false, async |store, b: &Integration| {
+                b.wicket_plugin_handler().call_check_config(&mut *store).await
+            })
+            .await?;
+        Ok(out.0)
+    }
+
     /// The filter's `on-request` hook.
     pub async fn on_request(
         &self,

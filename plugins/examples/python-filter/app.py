@@ -9,6 +9,7 @@
 
 import json
 
+from componentize_py_types import Err
 from wit_world import exports
 from wit_world.exports.hooks import Action, Action_Continue, Action_Respond
 from wit_world.imports import config, log
@@ -17,22 +18,33 @@ from wit_world.imports.types import Context, Request, Response
 _greeting = None
 
 
+def load_greeting() -> str:
+    """The `greeting` config value; raises ValueError when the config is unusable."""
+    settings = json.loads(config.get() or "{}")
+    unknown = set(settings) - {"greeting"}
+    if unknown:
+        raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
+    value = settings.get("greeting", "hello")
+    if not isinstance(value, str):
+        raise ValueError("`greeting` must be a string")
+    return value
+
+
 def greeting() -> str:
     """The `greeting` config value, read once per instance."""
     global _greeting
     if _greeting is None:
-        value = "hello"
-        try:
-            settings = json.loads(config.get() or "{}")
-            if isinstance(settings, dict) and isinstance(settings.get("greeting"), str):
-                value = settings["greeting"]
-        except ValueError as e:
-            log.log(log.Level.WARN, f"python-filter: config is not JSON ({e}); using defaults")
-        _greeting = value
+        _greeting = load_greeting()
     return _greeting
 
 
 class Hooks(exports.Hooks):
+    def check_config(self) -> None:
+        try:
+            greeting()
+        except ValueError as e:
+            raise Err(str(e))
+
     def on_request(self, req: Request, ctx: Context) -> Action:
         if (req.header("x-python-block") or "").strip() == "1":
             log.log(log.Level.INFO, "python-filter: request blocked")
