@@ -50,19 +50,25 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().expect("running cargo for the built-in plugins");
+    let status = cmd
+        .status()
+        .expect("running cargo for the built-in plugins");
     if !status.success() {
         panic!(
             "building the built-in plugins failed; is the wasm32-wasip2 target installed? \
              (rustup target add wasm32-wasip2)"
         );
     }
-    copy_components(&plugin_target.join("wasm32-wasip2").join("release"), &out_dir);
+    copy_components(
+        &plugin_target.join("wasm32-wasip2").join("release"),
+        &out_dir,
+    );
 }
 
 /// Copy every `wicket_plugin_*.wasm`; `runtime/builtins.rs` names the ones it embeds.
 fn copy_components(from: &Path, to: &Path) {
-    let entries = std::fs::read_dir(from).unwrap_or_else(|e| panic!("reading {}: {e}", from.display()));
+    let entries =
+        std::fs::read_dir(from).unwrap_or_else(|e| panic!("reading {}: {e}", from.display()));
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with("wicket_plugin_") && name.ends_with(".wasm") {

@@ -42,9 +42,21 @@ pub async fn serve(listener: TcpListener, metrics: PrometheusHandle) {
             let metrics = metrics.clone();
             async move {
                 let resp = match req.uri().path() {
-                    "/healthz" => text(StatusCode::OK, "application/json", "{\"status\":\"ok\"}".into()),
-                    "/metrics" => text(StatusCode::OK, "text/plain; version=0.0.4", metrics.render()),
-                    _ => text(StatusCode::NOT_FOUND, "application/json", "{\"message\":\"Not Found\"}".into()),
+                    "/healthz" => text(
+                        StatusCode::OK,
+                        "application/json",
+                        "{\"status\":\"ok\"}".into(),
+                    ),
+                    "/metrics" => text(
+                        StatusCode::OK,
+                        "text/plain; version=0.0.4",
+                        metrics.render(),
+                    ),
+                    _ => text(
+                        StatusCode::NOT_FOUND,
+                        "application/json",
+                        "{\"message\":\"Not Found\"}".into(),
+                    ),
                 };
                 Ok::<_, Infallible>(resp)
             }
@@ -60,7 +72,9 @@ pub async fn serve(listener: TcpListener, metrics: PrometheusHandle) {
 fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
     resp
 }

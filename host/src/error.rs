@@ -67,7 +67,12 @@ pub fn rescue(err: &GatewayError, request_id: &str) -> ResponseData {
     json_error(err.status(), err.client_message(), request_id, err)
 }
 
-fn json_error(status: StatusCode, message: &str, request_id: &str, err: &GatewayError) -> ResponseData {
+fn json_error(
+    status: StatusCode,
+    message: &str,
+    request_id: &str,
+    err: &GatewayError,
+) -> ResponseData {
     let body = serde_json::json!({ "message": message, "requestId": request_id });
     let mut resp = ResponseData::new(status);
     resp.headers.insert(
@@ -97,7 +102,10 @@ mod tests {
         let resp = rescue(&err, "req-1");
         assert_eq!(resp.status, StatusCode::INTERNAL_SERVER_ERROR);
         let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
-        assert_eq!(body, serde_json::json!({"message": "Internal server error", "requestId": "req-1"}));
+        assert_eq!(
+            body,
+            serde_json::json!({"message": "Internal server error", "requestId": "req-1"})
+        );
     }
 
     #[test]

@@ -20,9 +20,7 @@ pub struct RouteMetrics {
 
 impl RouteMetrics {
     pub fn new(route: &str) -> RouteMetrics {
-        let requests = |class: &'static str| {
-            metrics::counter!("wicket_requests_total", "route" => route.to_string(), "class" => class)
-        };
+        let requests = |class: &'static str| metrics::counter!("wicket_requests_total", "route" => route.to_string(), "class" => class);
         RouteMetrics {
             requests_2xx: requests("2xx"),
             requests_3xx: requests("3xx"),
@@ -66,7 +64,10 @@ pub struct Gateway {
 
 impl Gateway {
     /// Compile every plugin and wire up the routes. All problems are reported together.
-    pub async fn build(config: GatewayConfig, services: Arc<Services>) -> Result<Gateway, Vec<LoadError>> {
+    pub async fn build(
+        config: GatewayConfig,
+        services: Arc<Services>,
+    ) -> Result<Gateway, Vec<LoadError>> {
         let runtime = Runtime::new(&config, services).map_err(|e| {
             vec![LoadError {
                 location: crate::config::Location {
@@ -92,7 +93,12 @@ impl Gateway {
         let mut router = Router::default();
         for route in &config.routes {
             match wire(route, &plugins) {
-                Ok(r) => router.add(route.methods.clone(), route.host.clone(), route.path.clone(), r),
+                Ok(r) => router.add(
+                    route.methods.clone(),
+                    route.host.clone(),
+                    route.path.clone(),
+                    r,
+                ),
                 Err(mut e) => errors.append(&mut e),
             }
         }

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -14,7 +14,11 @@ use wicket::runtime::builtins;
 use wicket::state::State;
 
 #[derive(Parser)]
-#[command(name = "wicket", version, about = "A programmable API gateway whose request steps are WebAssembly components")]
+#[command(
+    name = "wicket",
+    version,
+    about = "A programmable API gateway whose request steps are WebAssembly components"
+)]
 struct Cli {
     /// Log line format (the level comes from RUST_LOG, default `info`).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -72,7 +76,7 @@ fn init_logging(format: LogFormat) {
 }
 
 /// Load and validate, printing every problem with its file, line and key.
-async fn load(path: &PathBuf) -> Option<(GatewayConfig, Arc<Services>, Gateway)> {
+async fn load(path: &Path) -> Option<(GatewayConfig, Arc<Services>, Gateway)> {
     let config = match GatewayConfig::load(path) {
         Ok(c) => c,
         Err(e) => {
@@ -103,7 +107,9 @@ async fn load(path: &PathBuf) -> Option<(GatewayConfig, Arc<Services>, Gateway)>
 }
 
 fn check(path: PathBuf) -> ExitCode {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
     let Ok(runtime) = runtime else {
         eprintln!("cannot start the async runtime");
         return ExitCode::FAILURE;
@@ -123,7 +129,10 @@ fn check(path: PathBuf) -> ExitCode {
 }
 
 fn run(path: PathBuf) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");

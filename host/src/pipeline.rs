@@ -40,7 +40,12 @@ where
         .uri()
         .authority()
         .map(|a| a.as_str().to_string())
-        .or_else(|| req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string));
+        .or_else(|| {
+            req.headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        });
     let host_name = host.as_deref().map(|h| strip_port(h).to_ascii_lowercase());
 
     let (route, outcome) = match gw.router.find(&method, host_name.as_deref(), &path) {
@@ -112,7 +117,10 @@ where
     }
     let body = match Limited::new(body, limit).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
             return Err(GatewayError::PayloadTooLarge { limit })
         }
         Err(e) => return Err(GatewayError::BadRequest(format!("reading the body: {e}"))),
@@ -158,7 +166,10 @@ where
         None => {
             let started = Instant::now();
             let out = route.integration.handle(request_id, req, ctx).await;
-            route.metrics.integration_seconds.record(started.elapsed().as_secs_f64());
+            route
+                .metrics
+                .integration_seconds
+                .record(started.elapsed().as_secs_f64());
             match out {
                 Ok((r, c, resp)) => {
                     (req, ctx) = (r, c);

@@ -49,7 +49,8 @@ impl PathTemplate {
         }
         let mut names = Vec::new();
         for (i, part) in parts.iter().enumerate() {
-            let seg = if let Some(inner) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            let seg = if let Some(inner) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}'))
+            {
                 let (name, greedy) = match inner.strip_suffix('+') {
                     Some(n) => (n, true),
                     None => (inner, false),
@@ -135,6 +136,9 @@ fn normalize(score: u64, n: usize) -> u64 {
     score << (2 * (31 - n))
 }
 
+/// Parameter names and values, in template order.
+pub type Params = Vec<(String, String)>;
+
 /// What the router found for a request.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Match<'a, T> {
@@ -143,7 +147,9 @@ pub enum Match<'a, T> {
         params: Vec<(String, String)>,
     },
     /// Some route has this path, none has this method; `allow` lists the methods that do.
-    MethodNotAllowed { allow: Vec<Method> },
+    MethodNotAllowed {
+        allow: Vec<Method>,
+    },
     NotFound,
 }
 
@@ -168,7 +174,13 @@ impl<T> Default for Router<T> {
 }
 
 impl<T> Router<T> {
-    pub fn add(&mut self, methods: Option<Vec<Method>>, host: Option<String>, path: PathTemplate, value: T) {
+    pub fn add(
+        &mut self,
+        methods: Option<Vec<Method>>,
+        host: Option<String>,
+        path: PathTemplate,
+        value: T,
+    ) {
         self.entries.push(Entry {
             methods,
             host,
@@ -179,7 +191,7 @@ impl<T> Router<T> {
 
     /// Find the route for `method`, `host` (the Host header without port, lower case) and `path`.
     pub fn find(&self, method: &Method, host: Option<&str>, path: &str) -> Match<'_, T> {
-        let mut best: Option<(u64, &Entry<T>, Vec<(String, String)>)> = None;
+        let mut best: Option<(u64, &Entry<T>, Params)> = None;
         let mut allow: Vec<Method> = Vec::new();
         let mut path_matched = false;
         for entry in &self.entries {
@@ -195,7 +207,8 @@ impl<T> Router<T> {
             let method_ok = match &entry.methods {
                 None => true,
                 Some(ms) => {
-                    let ok = ms.contains(method) || (method == Method::HEAD && ms.contains(&Method::GET));
+                    let ok = ms.contains(method)
+                        || (method == Method::HEAD && ms.contains(&Method::GET));
                     if !ok {
                         allow.extend(ms.iter().cloned());
                     }
@@ -229,7 +242,11 @@ impl<T> Router<T> {
 /// `api.example.com` matches itself; `*.example.com` matches any subdomain of it.
 fn host_matches(pattern: &str, host: &str) -> bool {
     match pattern.strip_prefix("*.") {
-        Some(suffix) => host.len() > suffix.len() + 1 && host.ends_with(suffix) && host[..host.len() - suffix.len()].ends_with('.'),
+        Some(suffix) => {
+            host.len() > suffix.len() + 1
+                && host.ends_with(suffix)
+                && host[..host.len() - suffix.len()].ends_with('.')
+        }
         None => pattern == host,
     }
 }
@@ -238,11 +255,22 @@ fn host_matches(pattern: &str, host: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn router(routes: &[(&str, Option<&[&str]>, Option<&str>)]) -> Router<usize> {
+    type Spec<'a> = (&'a str, Option<&'a [&'a str]>, Option<&'a str>);
+
+    fn router(routes: &[Spec<'_>]) -> Router<usize> {
         let mut r = Router::default();
         for (i, (path, methods, host)) in routes.iter().enumerate() {
-            let methods = methods.map(|ms| ms.iter().map(|m| Method::from_bytes(m.as_bytes()).unwrap()).collect());
-            r.add(methods, host.map(str::to_string), PathTemplate::parse(path).unwrap(), i);
+            let methods = methods.map(|ms| {
+                ms.iter()
+                    .map(|m| Method::from_bytes(m.as_bytes()).unwrap())
+                    .collect()
+            });
+            r.add(
+                methods,
+                host.map(str::to_string),
+                PathTemplate::parse(path).unwrap(),
+                i,
+            );
         }
         r
     }
@@ -255,7 +283,10 @@ mod tests {
     }
 
     fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -266,7 +297,10 @@ mod tests {
             ("/files/{path+}", None, None),
             ("/", None, None),
         ]);
-        assert_eq!(found(r.find(&Method::GET, None, "/pets/7")), (0, p(&[("id", "7")])));
+        assert_eq!(
+            found(r.find(&Method::GET, None, "/pets/7")),
+            (0, p(&[("id", "7")]))
+        );
         assert_eq!(found(r.find(&Method::GET, None, "/pets/mine")), (1, vec![]));
         assert_eq!(
             found(r.find(&Method::GET, None, "/files/a/b/c.txt")),
@@ -283,7 +317,11 @@ mod tests {
 
     #[test]
     fn specific_beats_generic_regardless_of_order() {
-        let r = router(&[("/{proxy+}", None, None), ("/a/{x}", None, None), ("/a/b", None, None)]);
+        let r = router(&[
+            ("/{proxy+}", None, None),
+            ("/a/{x}", None, None),
+            ("/a/b", None, None),
+        ]);
         assert_eq!(found(r.find(&Method::GET, None, "/a/b")).0, 2);
         assert_eq!(found(r.find(&Method::GET, None, "/a/c")).0, 1);
         assert_eq!(found(r.find(&Method::GET, None, "/a/c/d")).0, 0);
@@ -291,7 +329,10 @@ mod tests {
 
     #[test]
     fn method_not_allowed_lists_allowed_methods() {
-        let r = router(&[("/pets/{id}", Some(&["GET", "PUT"]), None), ("/pets/{id}", Some(&["DELETE"]), None)]);
+        let r = router(&[
+            ("/pets/{id}", Some(&["GET", "PUT"]), None),
+            ("/pets/{id}", Some(&["DELETE"]), None),
+        ]);
         assert_eq!(found(r.find(&Method::DELETE, None, "/pets/1")).0, 1);
         assert_eq!(found(r.find(&Method::HEAD, None, "/pets/1")).0, 0);
         assert_eq!(
@@ -304,11 +345,24 @@ mod tests {
 
     #[test]
     fn host_routes() {
-        let r = router(&[("/x", None, Some("api.example.com")), ("/x", None, Some("*.example.com")), ("/x", None, None)]);
-        assert_eq!(found(r.find(&Method::GET, Some("api.example.com"), "/x")).0, 0);
-        assert_eq!(found(r.find(&Method::GET, Some("a.example.com"), "/x")).0, 1);
+        let r = router(&[
+            ("/x", None, Some("api.example.com")),
+            ("/x", None, Some("*.example.com")),
+            ("/x", None, None),
+        ]);
+        assert_eq!(
+            found(r.find(&Method::GET, Some("api.example.com"), "/x")).0,
+            0
+        );
+        assert_eq!(
+            found(r.find(&Method::GET, Some("a.example.com"), "/x")).0,
+            1
+        );
         assert_eq!(found(r.find(&Method::GET, Some("example.com"), "/x")).0, 2);
-        assert_eq!(found(r.find(&Method::GET, Some("evilexample.com"), "/x")).0, 2);
+        assert_eq!(
+            found(r.find(&Method::GET, Some("evilexample.com"), "/x")).0,
+            2
+        );
         assert_eq!(found(r.find(&Method::GET, None, "/x")).0, 2);
     }
 
@@ -319,8 +373,17 @@ mod tests {
             PathTemplate::parse("/a/{p+}/b"),
             Err(TemplateError::GreedyNotLast("p".into()))
         );
-        assert_eq!(PathTemplate::parse("/a{id}"), Err(TemplateError::PartialParam("a{id}".into())));
-        assert_eq!(PathTemplate::parse("/{a}/{a}"), Err(TemplateError::Duplicate("a".into())));
-        assert_eq!(PathTemplate::parse("/{a b}"), Err(TemplateError::BadName("a b".into())));
+        assert_eq!(
+            PathTemplate::parse("/a{id}"),
+            Err(TemplateError::PartialParam("a{id}".into()))
+        );
+        assert_eq!(
+            PathTemplate::parse("/{a}/{a}"),
+            Err(TemplateError::Duplicate("a".into()))
+        );
+        assert_eq!(
+            PathTemplate::parse("/{a b}"),
+            Err(TemplateError::BadName("a b".into()))
+        );
     }
 }

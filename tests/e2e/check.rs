@@ -8,7 +8,10 @@ fn reports(output: &str, path: &std::path::Path, line: usize, needles: &[&str]) 
     let found = output
         .lines()
         .any(|l| l.starts_with(&prefix) && needles.iter().all(|n| l.contains(n)));
-    assert!(found, "expected a problem at {prefix} mentioning {needles:?}, got:\n{output}");
+    assert!(
+        found,
+        "expected a problem at {prefix} mentioning {needles:?}, got:\n{output}"
+    );
 }
 
 const GOOD: &str = r#"[server]
@@ -43,18 +46,26 @@ fn undefined_plugin_names_line_and_key() {
     let config = format!("{GOOD}plugins = [\"stampp\"]\n");
     let (ok, out, path) = check("undefined.toml", &config);
     assert!(!ok);
-    reports(&out, &path, 11, &["routes[0].plugins[0]", "\"stampp\" is not defined"]);
+    reports(
+        &out,
+        &path,
+        11,
+        &["routes[0].plugins[0]", "\"stampp\" is not defined"],
+    );
 }
 
 #[test]
 fn capability_not_granted_is_refused_with_line() {
     let wasm = test_plugin("kv_counter").display().to_string();
-    let config = format!(
-        "{GOOD}plugins = [\"counter\"]\n\n[plugins.counter]\nwasm = {wasm:?}\n"
-    );
+    let config = format!("{GOOD}plugins = [\"counter\"]\n\n[plugins.counter]\nwasm = {wasm:?}\n");
     let (ok, out, path) = check("grants.toml", &config);
     assert!(!ok);
-    reports(&out, &path, 13, &["plugins.counter", "\"kv\"", "not granted"]);
+    reports(
+        &out,
+        &path,
+        13,
+        &["plugins.counter", "\"kv\"", "not granted"],
+    );
 
     // Granting it fixes it.
     let (ok, out, _) = check("granted.toml", &format!("{config}grants = [\"kv\"]\n"));
@@ -88,14 +99,29 @@ integration = "missing"
     let (ok, out, path) = check("many.toml", config);
     assert!(!ok);
     reports(&out, &path, 2, &["server.listen", "127.0.0.1:99999"]);
-    reports(&out, &path, 6, &["plugins.backend.config", "unknown key \"urll\""]);
-    reports(&out, &path, 6, &["plugins.backend.config", "needs the key \"url\""]);
+    reports(
+        &out,
+        &path,
+        6,
+        &["plugins.backend.config", "unknown key \"urll\""],
+    );
+    reports(
+        &out,
+        &path,
+        6,
+        &["plugins.backend.config", "needs the key \"url\""],
+    );
     reports(&out, &path, 10, &["plugins.hdr.grants", "telepathy"]);
     reports(&out, &path, 11, &["plugins.hdr.isolation", "sometimes"]);
     reports(&out, &path, 14, &["routes[0].path", "must start with '/'"]);
     reports(&out, &path, 15, &["routes[0].methods", "FETCH ME"]);
     reports(&out, &path, 20, &["routes[1].path", "greedy"]);
-    reports(&out, &path, 21, &["routes[1].integration", "\"missing\" is not defined"]);
+    reports(
+        &out,
+        &path,
+        21,
+        &["routes[1].integration", "\"missing\" is not defined"],
+    );
 }
 
 #[test]
@@ -112,7 +138,12 @@ integration = "hdr"
 "#;
     let (ok, out, path) = check("kind.toml", config);
     assert!(!ok);
-    reports(&out, &path, 9, &["routes[0].integration", "\"hdr\" is a filter"]);
+    reports(
+        &out,
+        &path,
+        9,
+        &["routes[0].integration", "\"hdr\" is a filter"],
+    );
 }
 
 #[test]
@@ -125,9 +156,17 @@ fn syntax_errors_have_a_line() {
 
 #[test]
 fn a_missing_file_is_named() {
-    let (ok, out, path) = check("wasm.toml", &GOOD.replace("builtin = \"mock\"", "wasm = \"nope.wasm\""));
+    let (ok, out, path) = check(
+        "wasm.toml",
+        &GOOD.replace("builtin = \"mock\"", "wasm = \"nope.wasm\""),
+    );
     assert!(!ok);
-    reports(&out, &path, 5, &["plugins.hello.wasm", "nope.wasm", "does not exist"]);
+    reports(
+        &out,
+        &path,
+        5,
+        &["plugins.hello.wasm", "nope.wasm", "does not exist"],
+    );
 }
 
 #[test]

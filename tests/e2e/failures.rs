@@ -34,7 +34,12 @@ integration = "ok"
 
 async fn misbehave(gw: &Gateway, mode: &str) -> (StatusCode, Value, String, Duration) {
     let started = Instant::now();
-    let resp = client().get(gw.url("/x")).header("x-misbehave", mode).send().await.unwrap();
+    let resp = client()
+        .get(gw.url("/x"))
+        .header("x-misbehave", mode)
+        .send()
+        .await
+        .unwrap();
     let took = started.elapsed();
     let status = resp.status();
     let request_id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
@@ -64,14 +69,20 @@ async fn under_load(gw: &Gateway, mode: &'static str) -> (StatusCode, Value, Str
     let bad = misbehave(gw, mode).await;
     for n in normals {
         let (status, header) = n.await.unwrap();
-        assert_eq!(status, StatusCode::OK, "an ordinary request failed while {mode} ran");
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "an ordinary request failed while {mode} ran"
+        );
         assert_eq!(header.unwrap(), "ok");
     }
     bad
 }
 
 fn logged(gw: &Gateway, request_id: &str, needle: &str) -> bool {
-    gw.logs().iter().any(|l| l.contains(request_id) && l.contains(needle))
+    gw.logs()
+        .iter()
+        .any(|l| l.contains(request_id) && l.contains(needle))
 }
 
 async fn every_failure_is_contained(isolation: &str) {
@@ -81,20 +92,38 @@ async fn every_failure_is_contained(isolation: &str) {
     let (status, body, id, took) = under_load(&gw, "trap").await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(body["message"], "Internal server error");
-    assert!(logged(&gw, &id, "trapped"), "no log line for the trap:\n{:#?}", gw.logs());
+    assert!(
+        logged(&gw, &id, "trapped"),
+        "no log line for the trap:\n{:#?}",
+        gw.logs()
+    );
     assert!(took < Duration::from_secs(2));
 
     let (status, body, id, took) = under_load(&gw, "loop").await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(body["message"], "Internal server error");
-    assert!(logged(&gw, &id, "CPU time limit"), "no log line for the loop:\n{:#?}", gw.logs());
-    assert!(took >= Duration::from_millis(200), "stopped before its 200 ms budget: {took:?}");
-    assert!(took < Duration::from_millis(1500), "took {took:?} to stop a 200 ms plugin");
+    assert!(
+        logged(&gw, &id, "CPU time limit"),
+        "no log line for the loop:\n{:#?}",
+        gw.logs()
+    );
+    assert!(
+        took >= Duration::from_millis(200),
+        "stopped before its 200 ms budget: {took:?}"
+    );
+    assert!(
+        took < Duration::from_millis(1500),
+        "took {took:?} to stop a 200 ms plugin"
+    );
 
     let (status, body, id, _) = under_load(&gw, "oom").await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(body["message"], "Internal server error");
-    assert!(logged(&gw, &id, "memory limit"), "no log line for the allocation:\n{:#?}", gw.logs());
+    assert!(
+        logged(&gw, &id, "memory limit"),
+        "no log line for the allocation:\n{:#?}",
+        gw.logs()
+    );
 
     let (status, body, _, _) = under_load(&gw, "error").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
@@ -106,7 +135,13 @@ async fn every_failure_is_contained(isolation: &str) {
         .map(|mode| {
             let url = gw.url("/x");
             tokio::spawn(async move {
-                client().get(url).header("x-misbehave", mode).send().await.unwrap().status()
+                client()
+                    .get(url)
+                    .header("x-misbehave", mode)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
             })
         })
         .collect();

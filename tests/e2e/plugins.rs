@@ -43,11 +43,20 @@ integration = "answer"
         assert_eq!(resp.headers()["x-python"], "hi from python");
         assert_eq!(resp.headers()["x-stamp"], "py");
         let body: Value = resp.json().await.unwrap();
-        assert_eq!(body, serde_json::json!({"seen": "yes", "id": "12"}), "the context set in Python reaches the integration");
+        assert_eq!(
+            body,
+            serde_json::json!({"seen": "yes", "id": "12"}),
+            "the context set in Python reaches the integration"
+        );
     }
     // The Python filter answers early: the integration is skipped, but the response side of
     // the filters that ran (stamp, and py itself) still runs.
-    let resp = client().get(gw.url("/py/12")).header("x-python-block", "1").send().await.unwrap();
+    let resp = client()
+        .get(gw.url("/py/12"))
+        .header("x-python-block", "1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     assert_eq!(resp.headers()["x-stamp"], "py");
     assert_eq!(resp.headers()["x-python"], "hi from python");
@@ -82,7 +91,13 @@ integration = "ok"
 async fn count(gw: &Gateway) -> (u64, u64) {
     let resp = client().get(gw.url("/count")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    let header = |name: &str| resp.headers()[name].to_str().unwrap().parse::<u64>().unwrap();
+    let header = |name: &str| {
+        resp.headers()[name]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
     (header("x-hits"), header("x-instance-calls"))
 }
 
@@ -103,7 +118,10 @@ async fn pooled_instances_are_reused() {
     for expected in 1..=5 {
         let (hits, calls) = count(&gw).await;
         assert_eq!(hits, expected);
-        assert!(calls > last_calls, "one idle instance serves every sequential request");
+        assert!(
+            calls > last_calls,
+            "one idle instance serves every sequential request"
+        );
         last_calls = calls;
     }
 }

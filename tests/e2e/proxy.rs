@@ -67,7 +67,11 @@ integration = "hello"
 
 /// A port on which nothing listens.
 fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start() -> (Upstream, Gateway) {
@@ -97,7 +101,10 @@ async fn json_error(resp: reqwest::Response, status: StatusCode, message: &str) 
     let request_id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
     assert_eq!(resp.headers()["content-type"], "application/json");
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(body, serde_json::json!({"message": message, "requestId": request_id}));
+    assert_eq!(
+        body,
+        serde_json::json!({"message": message, "requestId": request_id})
+    );
 }
 
 #[tokio::test]
@@ -112,7 +119,10 @@ async fn get_with_path_params_query_and_headers_on_both_sides() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["x-served-by"], "wicket");
-    assert!(resp.headers().get("x-upstream").is_none(), "response.remove must drop it");
+    assert!(
+        resp.headers().get("x-upstream").is_none(),
+        "response.remove must drop it"
+    );
     let request_id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
     let seen: Value = resp.json().await.unwrap();
     assert_eq!(seen["method"], "GET");
@@ -157,7 +167,10 @@ async fn post_of_one_mebibyte_arrives_byte_identical() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["content-type"], "application/x-test");
-    assert_eq!(resp.headers()["content-length"], (1 << 20).to_string().as_str());
+    assert_eq!(
+        resp.headers()["content-length"],
+        (1 << 20).to_string().as_str()
+    );
     assert_eq!(resp.bytes().await.unwrap().as_ref(), &body[..]);
 }
 
@@ -177,10 +190,19 @@ async fn hop_by_hop_headers_are_not_forwarded() {
         .unwrap();
     let seen: Value = resp.json().await.unwrap();
     let h = &seen["headers"];
-    for name in ["x-hop-secret", "keep-alive", "proxy-authorization", "upgrade"] {
+    for name in [
+        "x-hop-secret",
+        "keep-alive",
+        "proxy-authorization",
+        "upgrade",
+    ] {
         assert!(h.get(name).is_none(), "{name} was forwarded: {h}");
     }
-    assert_eq!(h["x-forwarded-for"], serde_json::json!(["127.0.0.1"]), "a client's XFF is not trusted");
+    assert_eq!(
+        h["x-forwarded-for"],
+        serde_json::json!(["127.0.0.1"]),
+        "a client's XFF is not trusted"
+    );
 }
 
 #[tokio::test]
@@ -213,9 +235,15 @@ async fn bodies_over_the_limit_get_413() {
         .send()
         .await
         .unwrap();
-    json_error(resp, StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large").await;
+    json_error(
+        resp,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Request Entity Too Large",
+    )
+    .await;
     // Chunked, no length declared: found out while reading.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..33).map(|_| Ok(vec![b'y'; 64 * 1024])).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..33).map(|_| Ok(vec![b'y'; 64 * 1024])).collect();
     let stream = futures_stream(chunks);
     let resp = client()
         .post(gw.url("/v1/pets/1"))
@@ -223,7 +251,12 @@ async fn bodies_over_the_limit_get_413() {
         .send()
         .await
         .unwrap();
-    json_error(resp, StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large").await;
+    json_error(
+        resp,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Request Entity Too Large",
+    )
+    .await;
     // Exactly at the limit is fine.
     let resp = client()
         .post(gw.url("/v1/pets/1"))
@@ -259,9 +292,20 @@ async fn unreachable_upstream_is_502_and_slow_upstream_is_504() {
     let started = Instant::now();
     let resp = client().get(gw.url("/slow?ms=3000")).send().await.unwrap();
     let took = started.elapsed();
-    json_error(resp, StatusCode::GATEWAY_TIMEOUT, "Endpoint request timed out").await;
-    assert!(took < Duration::from_millis(2000), "504 took {took:?} for a 300 ms timeout");
-    assert!(took >= Duration::from_millis(290), "504 came before the timeout: {took:?}");
+    json_error(
+        resp,
+        StatusCode::GATEWAY_TIMEOUT,
+        "Endpoint request timed out",
+    )
+    .await;
+    assert!(
+        took < Duration::from_millis(2000),
+        "504 took {took:?} for a 300 ms timeout"
+    );
+    assert!(
+        took >= Duration::from_millis(290),
+        "504 came before the timeout: {took:?}"
+    );
 
     // The same route answers when the upstream is quick enough.
     let resp = client().get(gw.url("/slow?ms=10")).send().await.unwrap();
@@ -271,7 +315,10 @@ async fn unreachable_upstream_is_502_and_slow_upstream_is_504() {
 #[tokio::test]
 async fn h2c_with_prior_knowledge() {
     let (_up, gw) = start();
-    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
     let resp = h2.get(gw.url("/v1/pets/5?x=y")).send().await.unwrap();
     assert_eq!(resp.version(), Version::HTTP_2);
     assert_eq!(resp.status(), StatusCode::OK);
@@ -289,14 +336,17 @@ async fn tls_with_h2_by_alpn_and_http1() {
     let key_path = dir.path().join("key.pem");
     std::fs::write(&cert_path, cert.cert.pem()).unwrap();
     std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
-    let config = CONFIG.replace("UPSTREAM", &upstream.addr.to_string()).replace("CLOSED", "127.0.0.1:9").replace(
-        "max_body_bytes = 2097152",
-        &format!(
-            "max_body_bytes = 2097152\n[server.tls]\ncert = {:?}\nkey = {:?}",
-            cert_path.display().to_string(),
-            key_path.display().to_string()
-        ),
-    );
+    let config = CONFIG
+        .replace("UPSTREAM", &upstream.addr.to_string())
+        .replace("CLOSED", "127.0.0.1:9")
+        .replace(
+            "max_body_bytes = 2097152",
+            &format!(
+                "max_body_bytes = 2097152\n[server.tls]\ncert = {:?}\nkey = {:?}",
+                cert_path.display().to_string(),
+                key_path.display().to_string()
+            ),
+        );
     let gw = Gateway::start(&config);
     let root = reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap();
     let url = format!("https://localhost:{}/v1/pets/9", gw.addr.port());
@@ -307,9 +357,22 @@ async fn tls_with_h2_by_alpn_and_http1() {
         if http1 {
             builder = builder.http1_only();
         }
-        let resp = builder.build().unwrap().request(Method::GET, &url).send().await.unwrap();
+        let resp = builder
+            .build()
+            .unwrap()
+            .request(Method::GET, &url)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
-        assert_eq!(resp.version(), if http1 { Version::HTTP_11 } else { Version::HTTP_2 });
+        assert_eq!(
+            resp.version(),
+            if http1 {
+                Version::HTTP_11
+            } else {
+                Version::HTTP_2
+            }
+        );
         let seen: Value = resp.json().await.unwrap();
         assert_eq!(seen["headers"]["x-forwarded-proto"][0], "https");
     }
@@ -324,7 +387,14 @@ async fn admin_listener_serves_health_and_metrics() {
     client().get(gw.url("/nowhere")).send().await.unwrap();
     let health = client().get(gw.admin_url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
-    let text = client().get(gw.admin_url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = client()
+        .get(gw.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for expected in [
         r#"wicket_requests_total{route="pets",class="2xx"} 3"#,
         r#"wicket_requests_total{route="/nowhere",class="5xx"} 1"#,

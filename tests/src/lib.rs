@@ -18,7 +18,10 @@ use std::time::Duration;
 
 /// The repository root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// The target directory this test binary was built in (`<target>/<profile>/deps/x-hash`).
@@ -119,7 +122,11 @@ impl Gateway {
     }
 
     pub fn admin_url(&self, path: &str) -> String {
-        format!("http://{}{}", self.admin.expect("config has no admin listener"), path)
+        format!(
+            "http://{}{}",
+            self.admin.expect("config has no admin listener"),
+            path
+        )
     }
 
     /// Log lines so far (JSON, one per line).
@@ -176,34 +183,12 @@ pub fn client() -> reqwest::Client {
 ///   headers (name -> list of values), body length and SHA-256.
 pub struct Upstream {
     pub addr: SocketAddr,
-    _runtime: tokio::runtime::Runtime,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Upstream {
     pub fn start() -> Upstream {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        runtime.spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
-                tokio::spawn(async move {
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service_fn(upstream))
-                        .await;
-                });
-            }
-        });
-        Upstream {
-            addr,
-            _runtime: runtime,
-        }
+        serve_on_thread(service_fn(upstream))
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -211,9 +196,75 @@ impl Upstream {
     }
 }
 
-async fn upstream(req: hyper::Request<hyper::body::Incoming>) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Serve `service` (HTTP/1.1 and h2c) on 127.0.0.1 from a runtime on its own thread, so it
+/// works the same from sync and async tests; stops when the returned handle drops.
+pub fn serve_on_thread<S>(service: S) -> Upstream
+where
+    S: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = hyper::Response<Full<Bytes>>,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let accept = async {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let service = service.clone();
+                    tokio::spawn(async move {
+                        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            };
+            tokio::select! {
+                () = accept => {},
+                _ = stopped => {},
+            }
+        });
+        runtime.shutdown_background();
+    });
+    Upstream {
+        addr,
+        stop: Some(stop),
+    }
+}
+
+async fn upstream(
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let path = parts.uri.path().to_string();
     if path.starts_with("/echo") {
         let mut resp = hyper::Response::new(Full::new(body));
@@ -252,12 +303,16 @@ async fn upstream(req: hyper::Request<hyper::body::Incoming>) -> Result<hyper::R
     let mut resp = hyper::Response::new(Full::new(Bytes::from(description.to_string())));
     resp.headers_mut()
         .insert("content-type", "application/json".parse().unwrap());
-    resp.headers_mut().insert("x-upstream", "1".parse().unwrap());
+    resp.headers_mut()
+        .insert("x-upstream", "1".parse().unwrap());
     Ok(resp)
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Run `build` at most once across the test processes of one run: an in-process OnceLock,
@@ -269,7 +324,11 @@ fn build_once(what: &str, output: &Path, build: impl FnOnce()) {
     if !output.is_file() {
         build();
     }
-    assert!(output.is_file(), "building {what} did not produce {}", output.display());
+    assert!(
+        output.is_file(),
+        "building {what} did not produce {}",
+        output.display()
+    );
     lock.unlock().unwrap();
 }
 
@@ -310,7 +369,10 @@ pub fn python_plugin() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let src = root().join("plugins").join("examples").join("python-filter");
+            let src = root()
+                .join("plugins")
+                .join("examples")
+                .join("python-filter");
             let sources = std::fs::read_dir(&src)
                 .unwrap()
                 .filter_map(|e| e.ok())
@@ -321,10 +383,16 @@ pub fn python_plugin() -> PathBuf {
                     h
                 });
             let mut sources = sources;
-            for wit in std::fs::read_dir(root().join("wit")).unwrap().filter_map(|e| e.ok()) {
+            for wit in std::fs::read_dir(root().join("wit"))
+                .unwrap()
+                .filter_map(|e| e.ok())
+            {
                 sources.update(std::fs::read(wit.path()).unwrap());
             }
-            let key: String = sources.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect();
+            let key: String = sources.finalize()[..8]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             let out = test_plugins_target().join(format!("python-filter-{key}.wasm"));
             std::fs::create_dir_all(test_plugins_target()).unwrap();
             build_once("python-filter", &out, || {

@@ -54,7 +54,11 @@ impl Client {
     }
 
     /// Send `req` and read the whole response, all within `timeout`.
-    pub async fn send(&self, req: OutgoingRequest, timeout: Duration) -> Result<ResponseData, HttpError> {
+    pub async fn send(
+        &self,
+        req: OutgoingRequest,
+        timeout: Duration,
+    ) -> Result<ResponseData, HttpError> {
         let mut builder = http::Request::builder().method(req.method).uri(req.uri);
         if let Some(h) = builder.headers_mut() {
             *h = req.headers;
@@ -206,10 +210,18 @@ impl HostOutgoingRequest for HostState {
         name: String,
         value: String,
     ) -> wasmtime::Result<Result<(), String>> {
-        Ok(super::types::set_header(&mut self.table.get_mut(&r)?.headers, &name, &value))
+        Ok(super::types::set_header(
+            &mut self.table.get_mut(&r)?.headers,
+            &name,
+            &value,
+        ))
     }
 
-    fn remove_header(&mut self, r: Resource<OutgoingRequest>, name: String) -> wasmtime::Result<()> {
+    fn remove_header(
+        &mut self,
+        r: Resource<OutgoingRequest>,
+        name: String,
+    ) -> wasmtime::Result<()> {
         super::types::remove_header(&mut self.table.get_mut(&r)?.headers, &name);
         Ok(())
     }

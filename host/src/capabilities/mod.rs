@@ -86,10 +86,16 @@ impl counters::Host for HostState {
     ) -> wasmtime::Result<Result<counters::TakeResult, String>> {
         self.require(Capability::Counters)?;
         if !(rate.is_finite() && rate >= 0.0) {
-            return Ok(Err(format!("rate must be a finite number >= 0, got {rate}")));
+            return Ok(Err(format!(
+                "rate must be a finite number >= 0, got {rate}"
+            )));
         }
         let key = self.namespaced(&key);
-        let t = self.services.state.counters.take(&key, rate, burst, cost, Instant::now());
+        let t = self
+            .services
+            .state
+            .counters
+            .take(&key, rate, burst, cost, Instant::now());
         Ok(Ok(counters::TakeResult {
             allowed: t.allowed,
             remaining: t.remaining,
@@ -110,7 +116,11 @@ impl counters::Host for HostState {
         }
         let key = self.namespaced(&key);
         let window = Duration::from_millis(window_ms);
-        let (count, left) = self.services.state.counters.add(&key, delta, window, Instant::now());
+        let (count, left) = self
+            .services
+            .state
+            .counters
+            .add(&key, delta, window, Instant::now());
         Ok(Ok((count, left.as_millis() as u64)))
     }
 }
@@ -120,7 +130,13 @@ impl counters::Host for HostState {
 fn metric_name(name: &str) -> String {
     let clean: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("wicket_plugin_{clean}")
 }
@@ -137,14 +153,24 @@ fn metric_labels(plugin: &str, labels: Vec<(String, String)>) -> Vec<::metrics::
 }
 
 impl metrics::Host for HostState {
-    fn counter_add(&mut self, name: String, value: u64, labels: Vec<(String, String)>) -> wasmtime::Result<()> {
+    fn counter_add(
+        &mut self,
+        name: String,
+        value: u64,
+        labels: Vec<(String, String)>,
+    ) -> wasmtime::Result<()> {
         self.require(Capability::Metrics)?;
         let labels = metric_labels(&self.plugin.name, labels);
         ::metrics::counter!(metric_name(&name), labels).increment(value);
         Ok(())
     }
 
-    fn gauge_set(&mut self, name: String, value: f64, labels: Vec<(String, String)>) -> wasmtime::Result<()> {
+    fn gauge_set(
+        &mut self,
+        name: String,
+        value: f64,
+        labels: Vec<(String, String)>,
+    ) -> wasmtime::Result<()> {
         self.require(Capability::Metrics)?;
         let labels = metric_labels(&self.plugin.name, labels);
         ::metrics::gauge!(metric_name(&name), labels).set(value);

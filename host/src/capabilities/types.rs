@@ -82,7 +82,8 @@ pub(crate) fn names(headers: &HeaderMap) -> Vec<String> {
 pub(crate) fn parse_header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
     let name = HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| format!("invalid header name {name:?}"))?;
-    let value = HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
+    let value =
+        HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))?;
     Ok((name, value))
 }
 
@@ -92,7 +93,11 @@ pub(crate) fn set_header(headers: &mut HeaderMap, name: &str, value: &str) -> Re
     Ok(())
 }
 
-pub(crate) fn append_header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), String> {
+pub(crate) fn append_header(
+    headers: &mut HeaderMap,
+    name: &str,
+    value: &str,
+) -> Result<(), String> {
     let (name, value) = parse_header(name, value)?;
     headers.append(name, value);
     Ok(())
@@ -119,7 +124,11 @@ impl HostRequest for HostState {
         Ok(self.table.get(&r)?.query.clone())
     }
 
-    fn set_path(&mut self, r: Resource<RequestData>, path: String) -> wasmtime::Result<Result<(), String>> {
+    fn set_path(
+        &mut self,
+        r: Resource<RequestData>,
+        path: String,
+    ) -> wasmtime::Result<Result<(), String>> {
         if !path.starts_with('/') || path.contains(['?', '#', ' ']) {
             return Ok(Err(format!("invalid path {path:?}")));
         }
@@ -127,16 +136,28 @@ impl HostRequest for HostState {
         Ok(Ok(()))
     }
 
-    fn set_query(&mut self, r: Resource<RequestData>, query: Option<String>) -> wasmtime::Result<()> {
+    fn set_query(
+        &mut self,
+        r: Resource<RequestData>,
+        query: Option<String>,
+    ) -> wasmtime::Result<()> {
         self.table.get_mut(&r)?.query = query.filter(|q| !q.is_empty());
         Ok(())
     }
 
-    fn header(&mut self, r: Resource<RequestData>, name: String) -> wasmtime::Result<Option<String>> {
+    fn header(
+        &mut self,
+        r: Resource<RequestData>,
+        name: String,
+    ) -> wasmtime::Result<Option<String>> {
         Ok(first_value(&self.table.get(&r)?.headers, &name))
     }
 
-    fn header_values(&mut self, r: Resource<RequestData>, name: String) -> wasmtime::Result<Vec<String>> {
+    fn header_values(
+        &mut self,
+        r: Resource<RequestData>,
+        name: String,
+    ) -> wasmtime::Result<Vec<String>> {
         Ok(all_values(&self.table.get(&r)?.headers, &name))
     }
 
@@ -150,7 +171,11 @@ impl HostRequest for HostState {
         name: String,
         value: String,
     ) -> wasmtime::Result<Result<(), String>> {
-        Ok(set_header(&mut self.table.get_mut(&r)?.headers, &name, &value))
+        Ok(set_header(
+            &mut self.table.get_mut(&r)?.headers,
+            &name,
+            &value,
+        ))
     }
 
     fn append_header(
@@ -159,7 +184,11 @@ impl HostRequest for HostState {
         name: String,
         value: String,
     ) -> wasmtime::Result<Result<(), String>> {
-        Ok(append_header(&mut self.table.get_mut(&r)?.headers, &name, &value))
+        Ok(append_header(
+            &mut self.table.get_mut(&r)?.headers,
+            &name,
+            &value,
+        ))
     }
 
     fn remove_header(&mut self, r: Resource<RequestData>, name: String) -> wasmtime::Result<()> {
@@ -203,11 +232,19 @@ impl HostResponse for HostState {
         Ok(())
     }
 
-    fn header(&mut self, r: Resource<ResponseData>, name: String) -> wasmtime::Result<Option<String>> {
+    fn header(
+        &mut self,
+        r: Resource<ResponseData>,
+        name: String,
+    ) -> wasmtime::Result<Option<String>> {
         Ok(first_value(&self.table.get(&r)?.headers, &name))
     }
 
-    fn header_values(&mut self, r: Resource<ResponseData>, name: String) -> wasmtime::Result<Vec<String>> {
+    fn header_values(
+        &mut self,
+        r: Resource<ResponseData>,
+        name: String,
+    ) -> wasmtime::Result<Vec<String>> {
         Ok(all_values(&self.table.get(&r)?.headers, &name))
     }
 
@@ -221,7 +258,11 @@ impl HostResponse for HostState {
         name: String,
         value: String,
     ) -> wasmtime::Result<Result<(), String>> {
-        Ok(set_header(&mut self.table.get_mut(&r)?.headers, &name, &value))
+        Ok(set_header(
+            &mut self.table.get_mut(&r)?.headers,
+            &name,
+            &value,
+        ))
     }
 
     fn append_header(
@@ -230,7 +271,11 @@ impl HostResponse for HostState {
         name: String,
         value: String,
     ) -> wasmtime::Result<Result<(), String>> {
-        Ok(append_header(&mut self.table.get_mut(&r)?.headers, &name, &value))
+        Ok(append_header(
+            &mut self.table.get_mut(&r)?.headers,
+            &name,
+            &value,
+        ))
     }
 
     fn remove_header(&mut self, r: Resource<ResponseData>, name: String) -> wasmtime::Result<()> {
@@ -258,7 +303,12 @@ impl HostContext for HostState {
         Ok(self.table.get(&r)?.values.get(&key).cloned())
     }
 
-    fn set(&mut self, r: Resource<ContextData>, key: String, value: String) -> wasmtime::Result<()> {
+    fn set(
+        &mut self,
+        r: Resource<ContextData>,
+        key: String,
+        value: String,
+    ) -> wasmtime::Result<()> {
         self.table.get_mut(&r)?.values.insert(key, value);
         Ok(())
     }

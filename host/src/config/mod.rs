@@ -337,8 +337,12 @@ impl Validator<'_> {
         ServerConfig {
             listen,
             admin,
-            max_body_bytes: self.positive(&raw.max_body_bytes, "server.max_body_bytes", max_body, 1 << 32)
-                as usize,
+            max_body_bytes: self.positive(
+                &raw.max_body_bytes,
+                "server.max_body_bytes",
+                max_body,
+                1 << 32,
+            ) as usize,
             max_header_bytes: self.positive(
                 &raw.max_header_bytes,
                 "server.max_header_bytes",
@@ -379,20 +383,30 @@ impl Validator<'_> {
 
     fn state(&mut self, raw: Option<Spanned<raw::RawState>>) -> StateConfig {
         let Some(raw) = raw.map(Spanned::into_inner) else {
-            return StateConfig::Memory {
-                kv_bytes: 64 << 20,
-            };
+            return StateConfig::Memory { kv_bytes: 64 << 20 };
         };
-        let kv_bytes =
-            self.positive(&raw.memory_kv_bytes, "state.memory_kv_bytes", 64 << 20, 1 << 40) as usize;
-        match raw.backend.as_ref().map(|b| (b.get_ref().as_str(), b.span())) {
+        let kv_bytes = self.positive(
+            &raw.memory_kv_bytes,
+            "state.memory_kv_bytes",
+            64 << 20,
+            1 << 40,
+        ) as usize;
+        match raw
+            .backend
+            .as_ref()
+            .map(|b| (b.get_ref().as_str(), b.span()))
+        {
             None | Some(("memory", _)) => StateConfig::Memory { kv_bytes },
             Some(("redis", span)) => match raw.redis_url {
                 Some(url) => StateConfig::Redis {
                     url: url.into_inner(),
                 },
                 None => {
-                    self.issue(&span, "state.redis_url", "backend \"redis\" needs redis_url");
+                    self.issue(
+                        &span,
+                        "state.redis_url",
+                        "backend \"redis\" needs redis_url",
+                    );
                     StateConfig::Memory { kv_bytes }
                 }
             },
@@ -479,7 +493,11 @@ impl Validator<'_> {
         }
         let pool_size = self.positive(&raw.pool_size, &format!("{key}.pool_size"), 16, 10_000);
         let max_uses = self.positive(&raw.max_uses, &format!("{key}.max_uses"), 10_000, i64::MAX);
-        let isolation = match raw.isolation.as_ref().map(|i| (i.get_ref().as_str(), i.span())) {
+        let isolation = match raw
+            .isolation
+            .as_ref()
+            .map(|i| (i.get_ref().as_str(), i.span()))
+        {
             Some(("request", _)) => Isolation::Request,
             Some(("pooled", _)) => Isolation::Pooled {
                 size: pool_size as usize,
@@ -495,14 +513,24 @@ impl Validator<'_> {
                 PluginSource::Wasm(_) => Isolation::Request,
             },
             Some((other, span)) => {
-                let msg = format!("unknown isolation {other:?}; expected \"pooled\" or \"request\"");
+                let msg =
+                    format!("unknown isolation {other:?}; expected \"pooled\" or \"request\"");
                 self.issue(&span, format!("{key}.isolation"), msg);
                 Isolation::Request
             }
         };
-        let cpu_ms = self.positive(&raw.cpu_ms, &format!("{key}.cpu_ms"), DEFAULT_CPU_MS, 60_000);
-        let memory_mb =
-            self.positive(&raw.memory_mb, &format!("{key}.memory_mb"), DEFAULT_MEMORY_MB, 4096);
+        let cpu_ms = self.positive(
+            &raw.cpu_ms,
+            &format!("{key}.cpu_ms"),
+            DEFAULT_CPU_MS,
+            60_000,
+        );
+        let memory_mb = self.positive(
+            &raw.memory_mb,
+            &format!("{key}.memory_mb"),
+            DEFAULT_MEMORY_MB,
+            4096,
+        );
         let (table, table_span) = match raw.config {
             Some(c) => {
                 let span = c.span();
@@ -563,14 +591,15 @@ impl Validator<'_> {
             }
             Some(out)
         });
-        let lookup = |name: &Spanned<String>, k: String, this: &mut Self| -> Option<(usize, Location)> {
-            let found = plugins.get(name.get_ref().as_str()).copied();
-            if found.is_none() {
-                let msg = format!("plugin {:?} is not defined in [plugins]", name.get_ref());
-                this.issue(&name.span(), k, msg);
-            }
-            found.map(|i| (i, this.file.locate(&name.span())))
-        };
+        let lookup =
+            |name: &Spanned<String>, k: String, this: &mut Self| -> Option<(usize, Location)> {
+                let found = plugins.get(name.get_ref().as_str()).copied();
+                if found.is_none() {
+                    let msg = format!("plugin {:?} is not defined in [plugins]", name.get_ref());
+                    this.issue(&name.span(), k, msg);
+                }
+                found.map(|i| (i, this.file.locate(&name.span())))
+            };
         let mut chain = Vec::new();
         for (j, p) in raw.plugins.iter().enumerate() {
             if let Some(idx) = lookup(p, format!("{key}.plugins[{j}]"), self) {

@@ -35,9 +35,15 @@ fn a_valid_file_becomes_typed_values_with_defaults() {
     assert!(matches!(c.state, StateConfig::Memory { .. }));
     assert_eq!(c.plugins.len(), 2);
     let backend = &c.plugins[c.plugin_index("backend").unwrap()];
-    assert!(backend.grants.contains(&Capability::Http), "builtins get their own grants");
+    assert!(
+        backend.grants.contains(&Capability::Http),
+        "builtins get their own grants"
+    );
     assert!(!backend.grants.contains(&Capability::Kv));
-    assert!(matches!(backend.isolation, Isolation::Pooled { size: 16, .. }));
+    assert!(matches!(
+        backend.isolation,
+        Isolation::Pooled { size: 16, .. }
+    ));
     assert_eq!(backend.cpu_limit, Duration::from_millis(100));
     assert_eq!(backend.memory_limit, 64 << 20);
     assert_eq!(
@@ -58,7 +64,11 @@ fn external_plugins_default_to_fresh_instances_and_resolve_paths() {
     // The file does not exist; the message names the resolved path.
     assert_eq!(issues.len(), 1);
     assert_eq!(issues[0].key, "plugins.stamp.wasm");
-    assert!(issues[0].message.contains("/etc/wicket/plugins/x.wasm"), "{}", issues[0].message);
+    assert!(
+        issues[0].message.contains("/etc/wicket/plugins/x.wasm"),
+        "{}",
+        issues[0].message
+    );
     assert_eq!(issues[0].location.line, 5);
 }
 

@@ -12,18 +12,26 @@ pub fn compile(engine: &Engine, bytes: &[u8], dir: Option<&Path>) -> wasmtime::R
         return Component::new(engine, bytes);
     };
     let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut engine_hash);
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hash);
     let mut digest = Sha256::new();
     digest.update(bytes);
     digest.update(engine_hash.finish().to_le_bytes());
-    let key: String = digest.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let key: String = digest
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let path = dir.join(format!("{key}.cwasm"));
     if path.is_file() {
         // SAFETY: the file was written by `serialize` below for this exact engine
         // configuration (the key covers it); wasmtime still checks its header.
         match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(c) => return Ok(c),
-            Err(e) => tracing::warn!(path = %path.display(), "ignoring unusable compiled plugin: {e:#}"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "ignoring unusable compiled plugin: {e:#}")
+            }
         }
     }
     let component = Component::new(engine, bytes)?;

@@ -139,7 +139,11 @@ impl Runtime {
         bindings::Filter::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
-        spawn_ticker(engine.clone(), config.runtime.epoch_tick, ticker_stop.clone());
+        spawn_ticker(
+            engine.clone(),
+            config.runtime.epoch_tick,
+            ticker_stop.clone(),
+        );
         Ok(Runtime {
             engine,
             linker,
@@ -169,14 +173,21 @@ impl Runtime {
         for (name, _) in ty.imports(&self.engine) {
             check_import(name, spec).map_err(fail)?;
         }
-        let exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_string()).collect();
+        let exports: Vec<String> = ty
+            .exports(&self.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
         let is_filter = exports.iter().any(|e| e == HOOKS_EXPORT);
         let is_integration = exports.iter().any(|e| e == HANDLER_EXPORT);
         if !is_filter && !is_integration {
             return Err(fail(format!(
                 "the component exports neither {HOOKS_EXPORT} (a filter) nor {HANDLER_EXPORT} \
                  (an integration); it exports {}",
-                if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
+                if exports.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    exports.join(", ")
+                }
             )));
         }
         let pre = self
@@ -188,8 +199,15 @@ impl Runtime {
             grants: spec.grants.iter().fold(0, |acc, c| acc | c.bit()),
             config_json: spec.config_json.as_str().into(),
         });
-        let plugin = Plugin::new(info, spec, pre, is_filter, is_integration, self.services.clone())
-            .map_err(|e| fail(format!("{e:#}")))?;
+        let plugin = Plugin::new(
+            info,
+            spec,
+            pre,
+            is_filter,
+            is_integration,
+            self.services.clone(),
+        )
+        .map_err(|e| fail(format!("{e:#}")))?;
         match plugin.check_config().await {
             Ok(Ok(())) => Ok(plugin),
             Ok(Err(reason)) => Err(LoadError {
@@ -209,7 +227,9 @@ fn check_import(name: &str, spec: &PluginSpec) -> Result<(), String> {
         return Ok(());
     }
     let Some(rest) = name.strip_prefix(PACKAGE) else {
-        return Err(format!("imports {name:?}, which the gateway does not provide"));
+        return Err(format!(
+            "imports {name:?}, which the gateway does not provide"
+        ));
     };
     let interface = rest.split('@').next().unwrap_or(rest);
     if interface == "types" {
@@ -221,7 +241,9 @@ fn check_import(name: &str, spec: &PluginSpec) -> Result<(), String> {
             "imports capability {:?} ({name}) but is not granted it; add it to `grants`",
             c.name()
         )),
-        None => Err(format!("imports {name:?}, which the gateway does not provide")),
+        None => Err(format!(
+            "imports {name:?}, which the gateway does not provide"
+        )),
     }
 }
 

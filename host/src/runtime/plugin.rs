@@ -117,9 +117,7 @@ impl Plugin {
         } else {
             None
         };
-        let histogram = |phase: &'static str| {
-            metrics::histogram!("wicket_plugin_seconds", "plugin" => spec.name.clone(), "phase" => phase)
-        };
+        let histogram = |phase: &'static str| metrics::histogram!("wicket_plugin_seconds", "plugin" => spec.name.clone(), "phase" => phase);
         Ok(Plugin {
             info,
             isolation: spec.isolation,
@@ -278,10 +276,15 @@ impl Plugin {
                 .await?;
             return Ok(out.0);
         }
-        let slot = self.integration.as_ref().expect("a plugin exports hooks or a handler");
+        let slot = self
+            .integration
+            .as_ref()
+            .expect("a plugin exports hooks or a handler");
         let out = self
             .with_instance(slot, "load", None, false, async |store, b: &Integration| {
-                b.wicket_plugin_handler().call_check_config(&mut *store).await
+                b.wicket_plugin_handler()
+                    .call_check_config(&mut *store)
+                    .await
             })
             .await?;
         Ok(out.0)
@@ -294,29 +297,39 @@ impl Plugin {
         req: RequestData,
         ctx: ContextData,
     ) -> Result<OnRequest, PluginError> {
-        let slot = self.filter.as_ref().expect("routes use only plugins that export hooks");
+        let slot = self
+            .filter
+            .as_ref()
+            .expect("routes use only plugins that export hooks");
         let started = Instant::now();
         let keep = self.isolation == Isolation::Request;
         let out = self
-            .with_instance(slot, request_id, None, keep, async |store, bindings: &Filter| {
-                let req_r = store.data_mut().table.push(req)?;
-                let ctx_r = store.data_mut().table.push(ctx)?;
-                let action = bindings
-                    .wicket_plugin_hooks()
-                    .call_on_request(&mut *store, borrow(&req_r), borrow(&ctx_r))
-                    .await?;
-                let table = &mut store.data_mut().table;
-                let req = table.delete(req_r)?;
-                let ctx = table.delete(ctx_r)?;
-                let action = match action {
-                    Ok(Action::Continue) => Ok(None),
-                    Ok(Action::Respond(r)) => Ok(Some(table.delete(r)?)),
-                    Err(e) => Err(e),
-                };
-                Ok((req, ctx, action))
-            })
+            .with_instance(
+                slot,
+                request_id,
+                None,
+                keep,
+                async |store, bindings: &Filter| {
+                    let req_r = store.data_mut().table.push(req)?;
+                    let ctx_r = store.data_mut().table.push(ctx)?;
+                    let action = bindings
+                        .wicket_plugin_hooks()
+                        .call_on_request(&mut *store, borrow(&req_r), borrow(&ctx_r))
+                        .await?;
+                    let table = &mut store.data_mut().table;
+                    let req = table.delete(req_r)?;
+                    let ctx = table.delete(ctx_r)?;
+                    let action = match action {
+                        Ok(Action::Continue) => Ok(None),
+                        Ok(Action::Respond(r)) => Ok(Some(table.delete(r)?)),
+                        Err(e) => Err(e),
+                    };
+                    Ok((req, ctx, action))
+                },
+            )
             .await;
-        self.on_request_seconds.record(started.elapsed().as_secs_f64());
+        self.on_request_seconds
+            .record(started.elapsed().as_secs_f64());
         let ((req, ctx, action), lease) = out?;
         let response = action.map_err(|e| self.plugin_error(e))?;
         Ok(OnRequest {
@@ -336,23 +349,42 @@ impl Plugin {
         resp: ResponseData,
         ctx: ContextData,
     ) -> Result<(RequestData, ResponseData, ContextData), PluginError> {
-        let slot = self.filter.as_ref().expect("routes use only plugins that export hooks");
+        let slot = self
+            .filter
+            .as_ref()
+            .expect("routes use only plugins that export hooks");
         let started = Instant::now();
         let out = self
-            .with_instance(slot, request_id, lease.0, false, async |store, bindings: &Filter| {
-                let req_r = store.data_mut().table.push(req)?;
-                let resp_r = store.data_mut().table.push(resp)?;
-                let ctx_r = store.data_mut().table.push(ctx)?;
-                let result = bindings
-                    .wicket_plugin_hooks()
-                    .call_on_response(&mut *store, borrow(&req_r), borrow(&resp_r), borrow(&ctx_r))
-                    .await?;
-                let table = &mut store.data_mut().table;
-                let parts = (table.delete(req_r)?, table.delete(resp_r)?, table.delete(ctx_r)?);
-                Ok(result.map(|()| parts))
-            })
+            .with_instance(
+                slot,
+                request_id,
+                lease.0,
+                false,
+                async |store, bindings: &Filter| {
+                    let req_r = store.data_mut().table.push(req)?;
+                    let resp_r = store.data_mut().table.push(resp)?;
+                    let ctx_r = store.data_mut().table.push(ctx)?;
+                    let result = bindings
+                        .wicket_plugin_hooks()
+                        .call_on_response(
+                            &mut *store,
+                            borrow(&req_r),
+                            borrow(&resp_r),
+                            borrow(&ctx_r),
+                        )
+                        .await?;
+                    let table = &mut store.data_mut().table;
+                    let parts = (
+                        table.delete(req_r)?,
+                        table.delete(resp_r)?,
+                        table.delete(ctx_r)?,
+                    );
+                    Ok(result.map(|()| parts))
+                },
+            )
             .await;
-        self.on_response_seconds.record(started.elapsed().as_secs_f64());
+        self.on_response_seconds
+            .record(started.elapsed().as_secs_f64());
         out?.0.map_err(|e| self.plugin_error(e))
     }
 
@@ -369,22 +401,28 @@ impl Plugin {
             .expect("routes use only integrations that export the handler");
         let started = Instant::now();
         let out = self
-            .with_instance(slot, request_id, None, false, async |store, bindings: &Integration| {
-                let req_r = store.data_mut().table.push(req)?;
-                let ctx_r = store.data_mut().table.push(ctx)?;
-                let result = bindings
-                    .wicket_plugin_handler()
-                    .call_handle(&mut *store, borrow(&req_r), borrow(&ctx_r))
-                    .await?;
-                let table = &mut store.data_mut().table;
-                let req = table.delete(req_r)?;
-                let ctx = table.delete(ctx_r)?;
-                let result = match result {
-                    Ok(resp) => Ok(table.delete(resp)?),
-                    Err(e) => Err(e),
-                };
-                Ok((req, ctx, result))
-            })
+            .with_instance(
+                slot,
+                request_id,
+                None,
+                false,
+                async |store, bindings: &Integration| {
+                    let req_r = store.data_mut().table.push(req)?;
+                    let ctx_r = store.data_mut().table.push(ctx)?;
+                    let result = bindings
+                        .wicket_plugin_handler()
+                        .call_handle(&mut *store, borrow(&req_r), borrow(&ctx_r))
+                        .await?;
+                    let table = &mut store.data_mut().table;
+                    let req = table.delete(req_r)?;
+                    let ctx = table.delete(ctx_r)?;
+                    let result = match result {
+                        Ok(resp) => Ok(table.delete(resp)?),
+                        Err(e) => Err(e),
+                    };
+                    Ok((req, ctx, result))
+                },
+            )
             .await;
         self.handle_seconds.record(started.elapsed().as_secs_f64());
         let ((req, ctx, result), _) = out?;

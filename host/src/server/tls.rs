@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 pub fn acceptor(config: &TlsConfig) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
     let certs = rustls_pemfile::certs(&mut std::io::BufReader::new(
-        std::fs::File::open(&config.cert).with_context(|| format!("opening {}", config.cert.display()))?,
+        std::fs::File::open(&config.cert)
+            .with_context(|| format!("opening {}", config.cert.display()))?,
     ))
     .collect::<Result<Vec<_>, _>>()
     .with_context(|| format!("reading certificates from {}", config.cert.display()))?;
@@ -15,7 +16,8 @@ pub fn acceptor(config: &TlsConfig) -> anyhow::Result<tokio_rustls::TlsAcceptor>
         anyhow::bail!("{} holds no PEM certificate", config.cert.display());
     }
     let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
-        std::fs::File::open(&config.key).with_context(|| format!("opening {}", config.key.display()))?,
+        std::fs::File::open(&config.key)
+            .with_context(|| format!("opening {}", config.key.display()))?,
     ))
     .with_context(|| format!("reading the key from {}", config.key.display()))?
     .with_context(|| format!("{} holds no PEM private key", config.key.display()))?;

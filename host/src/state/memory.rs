@@ -137,7 +137,11 @@ impl MemoryCounters {
         Take {
             allowed,
             remaining: bucket.tokens.floor().max(0.0) as u64,
-            retry_after: if allowed { Duration::ZERO } else { secs(cost_f - bucket.tokens) },
+            retry_after: if allowed {
+                Duration::ZERO
+            } else {
+                secs(cost_f - bucket.tokens)
+            },
             reset: secs(burst_f - bucket.tokens),
         }
     }
@@ -164,7 +168,7 @@ impl CounterInner {
     /// that keys from one-off clients do not accumulate forever.
     fn sweep(&mut self, now: Instant) {
         self.ops += 1;
-        if self.ops % 4096 != 0 {
+        if !self.ops.is_multiple_of(4096) {
             return;
         }
         self.buckets
@@ -193,7 +197,11 @@ mod tests {
     #[test]
     fn kv_expires() {
         let kv = MemoryKv::new(1000);
-        kv.set("k", Bytes::from_static(b"v"), Some(Duration::from_millis(0)));
+        kv.set(
+            "k",
+            Bytes::from_static(b"v"),
+            Some(Duration::from_millis(0)),
+        );
         assert_eq!(kv.get("k"), None);
         assert_eq!(kv.bytes(), 0);
         kv.set("k", Bytes::from_static(b"v"), Some(Duration::from_secs(60)));
@@ -206,14 +214,18 @@ mod tests {
     fn bucket_admits_burst_then_rate() {
         let c = MemoryCounters::default();
         let t0 = Instant::now();
-        let admitted = (0..10).filter(|_| c.take("k", 2.0, 5, 1, t0).allowed).count();
+        let admitted = (0..10)
+            .filter(|_| c.take("k", 2.0, 5, 1, t0).allowed)
+            .count();
         assert_eq!(admitted, 5);
         let refused = c.take("k", 2.0, 5, 1, t0);
         assert!(!refused.allowed);
         assert_eq!(refused.retry_after, Duration::from_millis(500));
         // One second later two tokens are back.
         let t1 = t0 + Duration::from_secs(1);
-        let admitted = (0..10).filter(|_| c.take("k", 2.0, 5, 1, t1).allowed).count();
+        let admitted = (0..10)
+            .filter(|_| c.take("k", 2.0, 5, 1, t1).allowed)
+            .count();
         assert_eq!(admitted, 2);
     }
 
@@ -223,7 +235,12 @@ mod tests {
         let t0 = Instant::now();
         assert_eq!(c.add("w", 1, Duration::from_secs(10), t0).0, 1);
         assert_eq!(c.add("w", 2, Duration::from_secs(10), t0).0, 3);
-        let (n, left) = c.add("w", 1, Duration::from_secs(10), t0 + Duration::from_secs(11));
+        let (n, left) = c.add(
+            "w",
+            1,
+            Duration::from_secs(10),
+            t0 + Duration::from_secs(11),
+        );
         assert_eq!((n, left), (1, Duration::from_secs(10)));
     }
 }
