@@ -42,7 +42,10 @@ impl Builtin {
         }
         for key in self.keys.iter().filter(|k| k.required) {
             if !table.contains_key(key.name) {
-                problems.push(format!("builtin {:?} needs the key {:?}", self.name, key.name));
+                problems.push(format!(
+                    "builtin {:?} needs the key {:?}",
+                    self.name, key.name
+                ));
             }
         }
         problems
