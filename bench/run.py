@@ -1,0 +1,416 @@
+#!/usr/bin/env python3
+"""Wicket benchmark: Wicket against a direct upstream and nginx, measured in one run.
+
+    python3 bench/run.py            # full: 5 rounds, every arm
+    python3 bench/run.py --quick    # smoke check, under 2 minutes once built
+
+Builds release binaries, starts a 1 KiB upstream (bench-upstream), nginx (1 worker, upstream
+keep-alive) and one Wicket process per arm, all on 127.0.0.1. The proxy under test runs alone
+on core 1; the load generators and the upstream share core 0. Arms run in a new random order
+every round so drift hits all of them alike; figures are medians over the rounds.
+
+Per arm: saturation throughput (wrk -t1 -c32, closed loop), CPU time and minor page faults
+per request of the proxy process (from /proc), its peak RSS, and latency percentiles at a
+fixed offered load (bench's own open-loop `loadgen`, latency counted from each request's due
+time) at 50% of the slowest arm's saturation. Writes a table to stdout and
+bench/results/latest.json. Every load is bounded in time; nothing leaves loopback.
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+RELEASE = TARGET / "release"
+PLUGIN_TARGET = TARGET / "bench-plugins"
+LOAD_CORE, PROXY_CORE = "0", "1"
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def sh(cmd, **kw):
+    log("$ " + " ".join(str(c) for c in cmd))
+    subprocess.run(cmd, check=True, **kw)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure_tools():
+    missing = [p for p, b in (("nginx", "nginx"), ("wrk", "wrk")) if shutil.which(b) is None]
+    if missing:
+        sh(["apt-get", "update", "-qq"])
+        sh(["apt-get", "install", "-y", "-qq", *missing], env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+
+
+def build():
+    sh(["cargo", "build", "--release", "-p", "wicket", "-p", "wicket-bench"], cwd=ROOT)
+    env = {**os.environ, "CARGO_TARGET_DIR": str(PLUGIN_TARGET)}
+    sh(["cargo", "build", "--release", "--target", "wasm32-wasip2", "-p", "noop"], cwd=ROOT / "tests" / "plugins", env=env)
+    return PLUGIN_TARGET / "wasm32-wasip2" / "release" / "noop.wasm"
+
+
+def wait_http(url, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                r.read()
+                return True
+        except Exception:
+            time.sleep(0.02)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+class Proc:
+    """A server process pinned to a core, killed at exit."""
+
+    def __init__(self, name, cmd, core, env=None, cwd=None):
+        self.name = name
+        self.p = subprocess.Popen(
+            ["taskset", "-c", core, *map(str, cmd)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(Path(tempfile.gettempdir()) / f"wicket-bench-{name}.log", "w"),
+            env=env,
+            cwd=cwd,
+        )
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(5)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+
+
+def pids_of(proc):
+    """The process and its children (nginx's worker does the work)."""
+    out = [proc.pid]
+    try:
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        out += [int(c) for c in children]
+    except OSError:
+        pass
+    return out
+
+
+def proc_counters(proc):
+    """(run ns, wait ns, minor faults) summed over the process tree's threads."""
+    run = wait = minflt = 0
+    for pid in pids_of(proc):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                r, w, _ = (task / "schedstat").read_text().split()
+                run += int(r)
+                wait += int(w)
+                minflt += int((task / "stat").read_text().rsplit(")", 1)[1].split()[7])
+            except (OSError, ValueError, IndexError):
+                pass
+    return run, wait, minflt
+
+
+def peak_rss_kib(proc):
+    total = 0
+    for pid in pids_of(proc):
+        m = re.search(r"VmHWM:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())
+        total += int(m.group(1)) if m else 0
+    return total
+
+
+def cpu_pressure():
+    try:
+        m = re.search(r"some avg10=([\d.]+)", Path("/proc/pressure/cpu").read_text())
+        return float(m.group(1))
+    except OSError:
+        return 0.0
+
+
+def quiet(limit=20.0, patience=5.0):
+    deadline = time.monotonic() + patience
+    while cpu_pressure() > limit and time.monotonic() < deadline:
+        time.sleep(0.25)
+
+
+def wrk(url, seconds):
+    out = subprocess.run(
+        ["taskset", "-c", LOAD_CORE, "wrk", "-t1", "-c32", f"-d{seconds}s", url],
+        check=True, capture_output=True, text=True, timeout=seconds + 30,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = sum(int(x) for x in re.findall(r"(?:Non-2xx or 3xx responses|Socket errors:.*?timeout) (\d+)", out))
+    return rps, total, errors
+
+
+def loadgen(url, rate, seconds):
+    out = subprocess.run(
+        ["taskset", "-c", LOAD_CORE, RELEASE / "loadgen", url, str(rate), str(seconds), "64"],
+        check=True, capture_output=True, text=True, timeout=seconds + 30,
+    ).stdout
+    return json.loads(out)
+
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    upstream backend {{
+        server 127.0.0.1:{upstream};
+        keepalive 32;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+"""
+
+
+def wicket_config(port, upstream, filters, isolation, noop):
+    lines = [
+        "[server]",
+        f'listen = "127.0.0.1:{port}"',
+        "access_log = false",
+        "",
+        "[plugins.backend]",
+        'builtin = "http"',
+        f'config = {{ url = "http://127.0.0.1:{upstream}/" }}',
+    ]
+    for i in range(filters):
+        lines += ["", f"[plugins.noop{i}]", f"wasm = {json.dumps(str(noop))}", f'isolation = "{isolation}"']
+    chain = ", ".join(f'"noop{i}"' for i in range(filters))
+    lines += ["", "[[routes]]", 'path = "/{path+}"', f"plugins = [{chain}]", 'integration = "backend"']
+    return "\n".join(lines) + "\n"
+
+
+# A minimal working config for each built-in, for the start-up measurement.
+EXAMPLES = {
+    "http": 'url = "http://127.0.0.1:{upstream}/"',
+    "mock": "",
+    "headers": 'request = { set = { "x-a" = "1" } }',
+}
+
+
+def measure_startup(workdir, upstream):
+    """Time from exec to the first proxied 200, with an empty and with a warm compile cache,
+    with one instance of every built-in configured (each is compiled and asked to check its
+    config at start-up)."""
+    port = free_port()
+    out = subprocess.run([RELEASE / "wicket", "plugins"], check=True, capture_output=True, text=True).stdout
+    names = re.findall(r"^(\S+) \((?:filter|integration)\)", out, re.M)
+    included = [n for n in names if n in EXAMPLES]
+    lines = ["[server]", f'listen = "127.0.0.1:{port}"', ""]
+    for n in included:
+        cfg = EXAMPLES[n].format(upstream=upstream)
+        lines += [f"[plugins.{n}]", f'builtin = "{n}"', f"config = {{ {cfg} }}", ""]
+    lines += ["[[routes]]", 'path = "/{path+}"', 'integration = "http"']
+    cfg = workdir / "startup.toml"
+    cfg.write_text("\n".join(lines) + "\n")
+    results = {}
+    for label in ("cold", "warm"):
+        cache = workdir / "startup-cache"
+        if label == "cold":
+            shutil.rmtree(cache, ignore_errors=True)
+        env = {**os.environ, "WICKET_CACHE_DIR": str(cache)}
+        t0 = time.monotonic()
+        p = subprocess.Popen([RELEASE / "wicket", "run", "--config", cfg], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_http(f"http://127.0.0.1:{port}/x", timeout=60)
+            results[label + "_ms"] = round((time.monotonic() - t0) * 1000, 1)
+        finally:
+            p.send_signal(signal.SIGTERM)
+            p.wait(10)
+    results["plugins"] = included
+    results["not_included"] = [n for n in names if n not in EXAMPLES]
+    return results
+
+
+def median_spread(values):
+    m = statistics.median(values)
+    spread = (max(values) - min(values)) / m if m else 0.0
+    return m, spread
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="1 round, short loads, fewer arms")
+    ap.add_argument("--no-build", action="store_true", help="use the binaries already built")
+    args = ap.parse_args()
+    if os.cpu_count() < 2:
+        sys.exit("needs 2 cores: one for the proxy, one for load and upstream")
+
+    rounds, sat_s, lat_s = (1, 3, 3) if args.quick else (5, 5, 5)
+    counts = (1, 5) if args.quick else (1, 2, 5, 10)
+    ensure_tools()
+    noop = PLUGIN_TARGET / "wasm32-wasip2" / "release" / "noop.wasm"
+    if not args.no_build:
+        noop = build()
+
+    workdir = Path(tempfile.mkdtemp(prefix="wicket-bench-"))
+    cache = workdir / "cache"
+    procs = []
+    try:
+        up_port = free_port()
+        procs.append(Proc("upstream", [RELEASE / "bench-upstream", f"127.0.0.1:{up_port}"], LOAD_CORE))
+        wait_http(f"http://127.0.0.1:{up_port}/")
+        arms = {"direct": (None, f"http://127.0.0.1:{up_port}/")}
+
+        nginx_port = free_port()
+        (workdir / "nginx.conf").write_text(NGINX_CONF.format(dir=workdir, upstream=up_port, port=nginx_port))
+        nginx = Proc("nginx", ["nginx", "-c", workdir / "nginx.conf", "-p", workdir], PROXY_CORE)
+        procs.append(nginx)
+        wait_http(f"http://127.0.0.1:{nginx_port}/")
+        arms["nginx"] = (nginx, f"http://127.0.0.1:{nginx_port}/")
+
+        variants = [("wicket-0", 0, "pooled")]
+        for n in counts:
+            variants += [(f"wicket-pooled-{n}", n, "pooled"), (f"wicket-fresh-{n}", n, "request")]
+        env = {**os.environ, "WICKET_CACHE_DIR": str(cache), "RUST_LOG": "warn"}
+        for name, n, isolation in variants:
+            port = free_port()
+            cfg = workdir / f"{name}.toml"
+            cfg.write_text(wicket_config(port, up_port, n, isolation, noop))
+            p = Proc(name, [RELEASE / "wicket", "run", "--config", cfg], PROXY_CORE, env=env)
+            procs.append(p)
+            wait_http(f"http://127.0.0.1:{port}/x")
+            arms[name] = (p, f"http://127.0.0.1:{port}/x")
+
+        results = {name: {"rps": [], "cpu_us": [], "minflt": [], "delayed": []} for name in arms}
+        for r in range(rounds):
+            order = list(arms)
+            random.shuffle(order)
+            log(f"round {r + 1}/{rounds}: saturation, order {order}")
+            for name in order:
+                proc, url = arms[name]
+                quiet()
+                before = proc_counters(proc) if proc else None
+                t0 = time.monotonic()
+                rps, total, errors = wrk(url, sat_s)
+                wall = time.monotonic() - t0
+                res = results[name]
+                res["rps"].append(rps)
+                if errors:
+                    log(f"  {name}: {errors} errors")
+                if proc:
+                    run, wait, flt = (a - b for a, b in zip(proc_counters(proc), before))
+                    res["cpu_us"].append(run / total / 1000)
+                    res["minflt"].append(flt / total)
+                    res["delayed"].append(wait / (wall * 1e9))
+        proxies = [n for n in arms if n != "direct"]
+        slowest = min(statistics.median(results[n]["rps"]) for n in proxies)
+        rate = max(100, int(slowest * 0.5))
+        for name in arms:
+            results[name]["lat"] = []
+        for r in range(rounds):
+            order = list(arms)
+            random.shuffle(order)
+            log(f"round {r + 1}/{rounds}: latency at {rate} req/s")
+            for name in order:
+                quiet()
+                results[name]["lat"].append(loadgen(arms[name][1], rate, lat_s))
+
+        startup = measure_startup(workdir, up_port)
+
+        report = {"machine": {"cores": os.cpu_count()}, "rounds": rounds, "saturation_seconds": sat_s,
+                  "latency_seconds": lat_s, "latency_offered_rps": rate, "startup": startup, "arms": {}}
+        base = lambda n, key: statistics.median(results[n][key]) if results[n][key] else None
+        nginx_rps, w0_rps = base("nginx", "rps"), base("wicket-0", "rps")
+        direct_lat = {k: statistics.median(x[k] for x in results["direct"]["lat"]) for k in ("p50_us", "p99_us", "p999_us")}
+        for name in arms:
+            res = results[name]
+            rps, spread = median_spread(res["rps"])
+            lat = {k: statistics.median(x[k] for x in res["lat"]) for k in ("p50_us", "p99_us", "p999_us")}
+            entry = {
+                "rps": round(rps), "rps_spread": round(spread, 3), "rps_vs_nginx": round(rps / nginx_rps, 3),
+                "rps_vs_wicket0": round(rps / w0_rps, 3),
+                "latency_us": lat, "latency_over_direct_us": {k: lat[k] - direct_lat[k] for k in lat},
+                "latency_errors": sum(x["errors"] for x in res["lat"]),
+            }
+            if res["cpu_us"]:
+                entry["cpu_us_per_req"] = round(statistics.median(res["cpu_us"]), 2)
+                entry["minflt_per_req"] = round(statistics.median(res["minflt"]), 3)
+                entry["max_cpu_wait_fraction"] = round(max(res["delayed"]), 3)
+                entry["peak_rss_kib"] = peak_rss_kib(arms[name][0])
+            entry["flags"] = [f for f, bad in (("spread>15%", spread > 0.15),
+                                                ("cpu-wait>5%", entry.get("max_cpu_wait_fraction", 0) > 0.05)) if bad]
+            report["arms"][name] = entry
+        # Cost per plugin: slope of CPU per request over the number of no-op filters.
+        for iso in ("pooled", "fresh"):
+            pts = [(0, report["arms"]["wicket-0"]["cpu_us_per_req"])] + [
+                (n, report["arms"][f"wicket-{iso}-{n}"]["cpu_us_per_req"]) for n in counts]
+            xs, ys = zip(*pts)
+            mx, my = statistics.mean(xs), statistics.mean(ys)
+            slope = sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x in xs)
+            report[f"cpu_us_per_{iso}_plugin"] = round(slope, 2)
+
+        out = ROOT / "bench" / "results" / "latest.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        print_table(report)
+        print(f"\nwritten to {out.relative_to(ROOT)}")
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def print_table(report):
+    hdr = f"{'arm':<18}{'req/s':>9}{'spread':>8}{'/nginx':>8}{'/w-0':>7}{'cpu us/req':>11}{'flt/req':>8}{'rss MiB':>8}" \
+          f"{'p50 us':>8}{'p99 us':>8}{'p99.9 us':>9}  flags"
+    print(f"saturation: wrk -t1 -c32; latency: open loop at {report['latency_offered_rps']} req/s; "
+          f"median of {report['rounds']} rounds")
+    print(hdr)
+    print("-" * len(hdr))
+    for name, a in report["arms"].items():
+        cpu = f"{a['cpu_us_per_req']:.1f}" if "cpu_us_per_req" in a else "-"
+        flt = f"{a['minflt_per_req']:.2f}" if "minflt_per_req" in a else "-"
+        rss = f"{a['peak_rss_kib'] / 1024:.1f}" if "peak_rss_kib" in a else "-"
+        lat = a["latency_us"]
+        print(f"{name:<18}{a['rps']:>9}{a['rps_spread']:>8.1%}{a['rps_vs_nginx']:>8.2f}{a['rps_vs_wicket0']:>7.2f}"
+              f"{cpu:>11}{flt:>8}{rss:>8}{lat['p50_us']:>8}{lat['p99_us']:>8}{lat['p999_us']:>9}  {' '.join(a['flags'])}")
+    print(f"\nCPU per no-op plugin: pooled {report['cpu_us_per_pooled_plugin']} us, "
+          f"fresh {report['cpu_us_per_fresh_plugin']} us")
+    s = report["startup"]
+    print(f"start-up to first proxied request ({len(s['plugins'])} built-ins): "
+          f"cold cache {s['cold_ms']} ms, warm cache {s['warm_ms']} ms")
+
+
+if __name__ == "__main__":
+    main()
