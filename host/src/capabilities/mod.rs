@@ -49,7 +49,12 @@ impl kv::Host for HostState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, String>> {
         self.require(Capability::Kv)?;
         let key = self.namespaced(&key);
-        Ok(Ok(self.services.state.kv.get(&key).map(|b| b.to_vec())))
+        let started = Instant::now();
+        let out = self.services.state.get(&key).await;
+        self.clock.add_io(started.elapsed());
+        Ok(out
+            .map(|v| v.map(|b| b.to_vec()))
+            .map_err(|e| e.to_string()))
     }
 
     async fn set(
@@ -61,18 +66,19 @@ impl kv::Host for HostState {
         self.require(Capability::Kv)?;
         let key = self.namespaced(&key);
         let ttl = ttl_ms.map(Duration::from_millis);
-        if self.services.state.kv.set(&key, Bytes::from(value), ttl) {
-            Ok(Ok(()))
-        } else {
-            Ok(Err("value larger than the store's capacity".to_string()))
-        }
+        let started = Instant::now();
+        let out = self.services.state.set(&key, Bytes::from(value), ttl).await;
+        self.clock.add_io(started.elapsed());
+        Ok(out.map_err(|e| e.to_string()))
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), String>> {
         self.require(Capability::Kv)?;
         let key = self.namespaced(&key);
-        self.services.state.kv.delete(&key);
-        Ok(Ok(()))
+        let started = Instant::now();
+        let out = self.services.state.delete(&key).await;
+        self.clock.add_io(started.elapsed());
+        Ok(out.map_err(|e| e.to_string()))
     }
 }
 
@@ -91,17 +97,17 @@ impl counters::Host for HostState {
             )));
         }
         let key = self.namespaced(&key);
-        let t = self
-            .services
-            .state
-            .counters
-            .take(&key, rate, burst, cost, Instant::now());
-        Ok(Ok(counters::TakeResult {
-            allowed: t.allowed,
-            remaining: t.remaining,
-            retry_after_ms: t.retry_after.as_millis() as u64,
-            reset_ms: t.reset.as_millis() as u64,
-        }))
+        let started = Instant::now();
+        let out = self.services.state.take(&key, rate, burst, cost).await;
+        self.clock.add_io(started.elapsed());
+        Ok(out
+            .map(|t| counters::TakeResult {
+                allowed: t.allowed,
+                remaining: t.remaining,
+                retry_after_ms: t.retry_after.as_millis() as u64,
+                reset_ms: t.reset.as_millis() as u64,
+            })
+            .map_err(|e| e.to_string()))
     }
 
     async fn add(
@@ -115,13 +121,16 @@ impl counters::Host for HostState {
             return Ok(Err("window-ms must be at least 1".to_string()));
         }
         let key = self.namespaced(&key);
-        let window = Duration::from_millis(window_ms);
-        let (count, left) = self
+        let started = Instant::now();
+        let out = self
             .services
             .state
-            .counters
-            .add(&key, delta, window, Instant::now());
-        Ok(Ok((count, left.as_millis() as u64)))
+            .add(&key, delta, Duration::from_millis(window_ms))
+            .await;
+        self.clock.add_io(started.elapsed());
+        Ok(out
+            .map(|(count, left)| (count, left.as_millis() as u64))
+            .map_err(|e| e.to_string()))
     }
 }
 

@@ -51,8 +51,14 @@ pub struct TlsConfig {
 
 #[derive(Debug, Clone)]
 pub enum StateConfig {
-    Memory { kv_bytes: usize },
-    Redis { url: String },
+    Memory {
+        kv_bytes: usize,
+    },
+    /// `timeout` bounds every Redis operation, connecting included.
+    Redis {
+        url: String,
+        timeout: Duration,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -391,6 +397,12 @@ impl Validator<'_> {
             64 << 20,
             1 << 40,
         ) as usize;
+        let timeout = Duration::from_millis(self.positive(
+            &raw.redis_timeout_ms,
+            "state.redis_timeout_ms",
+            100,
+            60_000,
+        ) as u64);
         match raw
             .backend
             .as_ref()
@@ -398,9 +410,15 @@ impl Validator<'_> {
         {
             None | Some(("memory", _)) => StateConfig::Memory { kv_bytes },
             Some(("redis", span)) => match raw.redis_url {
-                Some(url) => StateConfig::Redis {
+                Some(url) if url.get_ref().starts_with("redis://") => StateConfig::Redis {
                     url: url.into_inner(),
+                    timeout,
                 },
+                Some(url) => {
+                    let msg = format!("{:?} is not a redis:// URL", url.get_ref());
+                    self.issue(&url.span(), "state.redis_url", msg);
+                    StateConfig::Memory { kv_bytes }
+                }
                 None => {
                     self.issue(
                         &span,

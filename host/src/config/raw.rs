@@ -46,6 +46,7 @@ pub struct RawTls {
 pub struct RawState {
     pub backend: Option<Spanned<String>>,
     pub redis_url: Option<Spanned<String>>,
+    pub redis_timeout_ms: Option<Spanned<i64>>,
     pub memory_kv_bytes: Option<Spanned<i64>>,
 }
 

@@ -1,17 +1,28 @@
-//! Where plugin state lives: the `kv` store and the `counters`. Memory is the default; the
-//! Redis backend (shared by several gateway instances) plugs in behind the same types.
+//! Where plugin state lives: the `kv` store and the `counters`. Memory (the default) keeps
+//! it in this process; Redis shares it between gateway instances. Both sit behind `State`,
+//! chosen once by `[state]`; capabilities never know which one they talk to.
 
 mod memory;
+mod redis;
 
 pub use memory::{MemoryCounters, MemoryKv};
+pub use redis::RedisState;
 
 use crate::config::StateConfig;
-use std::time::Duration;
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("state backend {0} is not available in this build")]
-    Unsupported(&'static str),
+    #[error("state backend misconfigured: {0}")]
+    Config(String),
+    #[error("state backend error: {0}")]
+    Backend(String),
+    #[error("state backend did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("value of {0} bytes is larger than the store")]
+    TooLarge(usize),
 }
 
 /// The outcome of a token-bucket take.
@@ -23,20 +34,111 @@ pub struct Take {
     pub reset: Duration,
 }
 
-/// The state backends chosen by `[state]`.
-pub struct State {
-    pub kv: MemoryKv,
-    pub counters: MemoryCounters,
+impl Take {
+    /// The outcome for a bucket left with `tokens` after a take of `cost`.
+    pub fn from_tokens(allowed: bool, tokens: f64, rate: f64, burst: u64, cost: u64) -> Take {
+        let wait = |missing: f64| {
+            if missing <= 0.0 || rate <= 0.0 {
+                Duration::ZERO
+            } else {
+                Duration::from_secs_f64(missing / rate)
+            }
+        };
+        Take {
+            allowed,
+            remaining: tokens.floor().max(0.0) as u64,
+            retry_after: if allowed {
+                Duration::ZERO
+            } else {
+                wait(cost as f64 - tokens)
+            },
+            reset: wait(burst as f64 - tokens),
+        }
+    }
+}
+
+/// The state backend chosen by `[state]`.
+pub enum State {
+    Memory {
+        kv: MemoryKv,
+        counters: MemoryCounters,
+    },
+    Redis(Arc<RedisState>),
 }
 
 impl State {
     pub fn new(config: &StateConfig) -> Result<State, StateError> {
         match config {
-            StateConfig::Memory { kv_bytes } => Ok(State {
+            StateConfig::Memory { kv_bytes } => Ok(State::Memory {
                 kv: MemoryKv::new(*kv_bytes),
                 counters: MemoryCounters::default(),
             }),
-            StateConfig::Redis { .. } => Err(StateError::Unsupported("redis")),
+            StateConfig::Redis { url, timeout } => {
+                Ok(State::Redis(RedisState::new(url, *timeout)?))
+            }
+        }
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<Bytes>, StateError> {
+        match self {
+            State::Memory { kv, .. } => Ok(kv.get(key)),
+            State::Redis(r) => r.get(key).await,
+        }
+    }
+
+    pub async fn set(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Option<Duration>,
+    ) -> Result<(), StateError> {
+        match self {
+            State::Memory { kv, .. } => {
+                let len = value.len();
+                if kv.set(key, value, ttl) {
+                    Ok(())
+                } else {
+                    Err(StateError::TooLarge(len))
+                }
+            }
+            State::Redis(r) => r.set(key, value, ttl).await,
+        }
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), StateError> {
+        match self {
+            State::Memory { kv, .. } => {
+                kv.delete(key);
+                Ok(())
+            }
+            State::Redis(r) => r.delete(key).await,
+        }
+    }
+
+    pub async fn take(
+        &self,
+        key: &str,
+        rate: f64,
+        burst: u64,
+        cost: u64,
+    ) -> Result<Take, StateError> {
+        match self {
+            State::Memory { counters, .. } => {
+                Ok(counters.take(key, rate, burst, cost, Instant::now()))
+            }
+            State::Redis(r) => r.take(key, rate, burst, cost).await,
+        }
+    }
+
+    pub async fn add(
+        &self,
+        key: &str,
+        delta: u64,
+        window: Duration,
+    ) -> Result<(u64, Duration), StateError> {
+        match self {
+            State::Memory { counters, .. } => Ok(counters.add(key, delta, window, Instant::now())),
+            State::Redis(r) => r.add(key, delta, window).await,
         }
     }
 }

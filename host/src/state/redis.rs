@@ -1,0 +1,188 @@
+//! Shared state in Redis, so that several gateway instances enforce one limit and share one
+//! cache. Every operation is one round trip (a Lua script where it must be atomic), bounded
+//! by a timeout; a lost connection is re-established by the connection manager, and while
+//! Redis is away operations fail fast with an error the plugin decides about.
+
+use super::{StateError, Take};
+use bytes::Bytes;
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Script};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// Token bucket, atomic in Redis, on Redis's own clock (so gateway clocks may disagree).
+/// Returns {allowed (0/1), tokens left as a string}.
+const TAKE: &str = r#"
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local data = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(data[1])
+local ts = tonumber(data[2])
+if tokens == nil or ts == nil then
+  tokens = burst
+  ts = now
+end
+local elapsed = math.max(0, now - ts) / 1000000
+tokens = math.min(burst, tokens + elapsed * rate)
+local allowed = 0
+if tokens >= cost then
+  tokens = tokens - cost
+  allowed = 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+local full_ms = 1000
+if rate > 0 then full_ms = math.ceil((burst - tokens) / rate * 1000) + 1000 end
+redis.call('PEXPIRE', KEYS[1], full_ms)
+return {allowed, tostring(tokens)}
+"#;
+
+/// Fixed window: add, start the window's expiry on first touch. Returns {count, ms left}.
+const ADD: &str = r#"
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  ttl = tonumber(ARGV[2])
+end
+return {n, ttl}
+"#;
+
+pub struct RedisState {
+    client: redis::Client,
+    /// `None` until the first successful connection; the manager reconnects after that.
+    conn: Mutex<Option<ConnectionManager>>,
+    timeout: Duration,
+    take: Script,
+    add: Script,
+}
+
+impl RedisState {
+    pub fn new(url: &str, timeout: Duration) -> Result<Arc<RedisState>, StateError> {
+        let client =
+            redis::Client::open(url).map_err(|e| StateError::Config(format!("redis_url: {e}")))?;
+        Ok(Arc::new(RedisState {
+            client,
+            conn: Mutex::new(None),
+            timeout,
+            take: Script::new(TAKE),
+            add: Script::new(ADD),
+        }))
+    }
+
+    /// A connection, made on first use so the gateway starts (and each plugin fails open or
+    /// closed, as it chose) even while Redis is down.
+    async fn conn(&self) -> Result<ConnectionManager, StateError> {
+        let mut guard = self.conn.lock().await;
+        if let Some(c) = guard.as_ref() {
+            return Ok(c.clone());
+        }
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(self.timeout)
+            .set_response_timeout(self.timeout)
+            .set_number_of_retries(1);
+        let made = ConnectionManager::new_with_config(self.client.clone(), config)
+            .await
+            .map_err(|e| StateError::Backend(e.to_string()))?;
+        *guard = Some(made.clone());
+        Ok(made)
+    }
+
+    /// Run one command; waiting for a connection counts against the same timeout, so no
+    /// request waits longer than `timeout` for Redis, however many are queued.
+    async fn run<T, F, Fut>(&self, f: F) -> Result<T, StateError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let op = async {
+            let conn = self.conn().await?;
+            f(conn)
+                .await
+                .map_err(|e| StateError::Backend(e.to_string()))
+        };
+        tokio::time::timeout(self.timeout, op)
+            .await
+            .map_err(|_| StateError::Timeout(self.timeout))?
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<Bytes>, StateError> {
+        let key = format!("wicket:kv:{key}");
+        let v: Option<Vec<u8>> = self.run(|mut c| async move { c.get(key).await }).await?;
+        Ok(v.map(Bytes::from))
+    }
+
+    pub async fn set(
+        &self,
+        key: &str,
+        value: Bytes,
+        ttl: Option<Duration>,
+    ) -> Result<(), StateError> {
+        let key = format!("wicket:kv:{key}");
+        self.run(|mut c| async move {
+            match ttl {
+                Some(ttl) => {
+                    c.pset_ex(key, value.as_ref(), ttl.as_millis().max(1) as u64)
+                        .await
+                }
+                None => c.set(key, value.as_ref()).await,
+            }
+        })
+        .await
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), StateError> {
+        let key = format!("wicket:kv:{key}");
+        self.run(|mut c| async move { c.del::<_, ()>(key).await })
+            .await
+    }
+
+    pub async fn take(
+        &self,
+        key: &str,
+        rate: f64,
+        burst: u64,
+        cost: u64,
+    ) -> Result<Take, StateError> {
+        let key = format!("wicket:tb:{key}");
+        let (allowed, tokens): (i64, String) = self
+            .run(|mut c| async move {
+                self.take
+                    .key(key)
+                    .arg(rate)
+                    .arg(burst)
+                    .arg(cost)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        let tokens: f64 = tokens
+            .parse()
+            .map_err(|_| StateError::Backend(format!("bad token count {tokens:?}")))?;
+        Ok(Take::from_tokens(allowed == 1, tokens, rate, burst, cost))
+    }
+
+    pub async fn add(
+        &self,
+        key: &str,
+        delta: u64,
+        window: Duration,
+    ) -> Result<(u64, Duration), StateError> {
+        let key = format!("wicket:win:{key}");
+        let window_ms = window.as_millis().max(1) as u64;
+        let (count, left): (u64, i64) = self
+            .run(|mut c| async move {
+                self.add
+                    .key(key)
+                    .arg(delta)
+                    .arg(window_ms)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok((count, Duration::from_millis(left.max(0) as u64)))
+    }
+}
