@@ -186,3 +186,166 @@ impl RedisState {
         Ok((count, Duration::from_millis(left.max(0) as u64)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Child, Command, Stdio};
+
+    /// A throwaway redis-server on a free port.
+    struct Server(Child, u16);
+
+    impl Server {
+        fn start() -> Server {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let child = Command::new("redis-server")
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("redis-server must be installed for these tests");
+            for _ in 0..500 {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Server(child, port)
+        }
+
+        fn state(&self) -> Arc<RedisState> {
+            RedisState::new(
+                &format!("redis://127.0.0.1:{}/0", self.1),
+                Duration::from_secs(2),
+            )
+            .unwrap()
+        }
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// The failure security.md warns of: a read-then-write limiter lets everything through
+    /// under concurrency. 640 concurrent takes from a bucket of 100 that barely refills must
+    /// admit 100, not more.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_takes_are_atomic() {
+        let server = Server::start();
+        let state = server.state();
+        let mut tasks = Vec::new();
+        for _ in 0..640 {
+            let state = state.clone();
+            tasks.push(tokio::spawn(async move {
+                state.take("k", 0.001, 100, 1).await.unwrap().allowed
+            }));
+        }
+        let mut admitted = 0;
+        for t in tasks {
+            admitted += usize::from(t.await.unwrap());
+        }
+        assert_eq!(admitted, 100);
+    }
+
+    #[tokio::test]
+    async fn windows_count_and_kv_round_trips() {
+        let server = Server::start();
+        let state = server.state();
+        assert_eq!(
+            state.add("w", 2, Duration::from_secs(60)).await.unwrap().0,
+            2
+        );
+        let (n, left) = state.add("w", 3, Duration::from_secs(60)).await.unwrap();
+        assert_eq!(n, 5);
+        assert!(left > Duration::from_secs(50) && left <= Duration::from_secs(60));
+        assert_eq!(state.get("a").await.unwrap(), None);
+        state
+            .set("a", Bytes::from_static(b"\x00bytes\xff"), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            state.get("a").await.unwrap().as_deref(),
+            Some(&b"\x00bytes\xff"[..])
+        );
+        state
+            .set(
+                "b",
+                Bytes::from_static(b"x"),
+                Some(Duration::from_millis(50)),
+            )
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert_eq!(state.get("b").await.unwrap(), None);
+        state.delete("a").await.unwrap();
+        assert_eq!(state.get("a").await.unwrap(), None);
+    }
+
+    /// With Redis gone every operation fails within the timeout, and works again once it is
+    /// back (the connection manager reconnects by itself).
+    #[tokio::test]
+    async fn outage_fails_fast_and_recovers() {
+        let mut server = Server::start();
+        let port = server.1;
+        let state = RedisState::new(
+            &format!("redis://127.0.0.1:{port}/0"),
+            Duration::from_millis(200),
+        )
+        .unwrap();
+        state
+            .set("k", Bytes::from_static(b"v"), None)
+            .await
+            .unwrap();
+        let _ = server.0.kill();
+        let _ = server.0.wait();
+        for _ in 0..3 {
+            let started = std::time::Instant::now();
+            assert!(state.get("k").await.is_err());
+            assert!(
+                started.elapsed() < Duration::from_millis(600),
+                "took {:?}",
+                started.elapsed()
+            );
+        }
+        let restarted = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        server.0 = restarted;
+        let mut recovered = false;
+        for _ in 0..100 {
+            if state.set("k", Bytes::from_static(b"w"), None).await.is_ok() {
+                recovered = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(recovered, "no recovery within 5 s of Redis coming back");
+        assert_eq!(state.get("k").await.unwrap().as_deref(), Some(&b"w"[..]));
+    }
+}
