@@ -409,3 +409,54 @@ async fn admin_listener_serves_health_and_metrics() {
     let resp = client().get(gw.url("/metrics")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn oversized_headers_get_431() {
+    let (_up, gw) = start();
+    let resp = client()
+        .get(gw.url("/v1/pets/1"))
+        .header("x-big", "a".repeat(100 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    // A normal request on a new connection still works.
+    let resp = client().get(gw.url("/v1/pets/1")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[test]
+fn slow_headers_are_cut_off() {
+    use std::io::{Read, Write};
+    let upstream = Upstream::start();
+    let config = CONFIG
+        .replace("UPSTREAM", &upstream.addr.to_string())
+        .replace("CLOSED", "127.0.0.1:9")
+        .replace(
+            "max_body_bytes = 2097152",
+            "max_body_bytes = 2097152\nheader_read_timeout_ms = 500",
+        );
+    let gw = Gateway::start(&config);
+    let mut s = std::net::TcpStream::connect(gw.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = Instant::now();
+    // Start a request and never finish its headers (slowloris).
+    s.write_all(b"GET /v1/pets/1 HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(450),
+        "closed too early: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "slow headers held the connection for {took:?}"
+    );
+    let text = String::from_utf8_lossy(&buf);
+    assert!(
+        buf.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "unexpected answer: {text}"
+    );
+}
