@@ -122,28 +122,11 @@ impl MemoryCounters {
         let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * rate).min(burst_f);
         bucket.updated = now;
-        let cost_f = cost as f64;
-        let allowed = bucket.tokens >= cost_f;
+        let allowed = bucket.tokens >= cost as f64;
         if allowed {
-            bucket.tokens -= cost_f;
+            bucket.tokens -= cost as f64;
         }
-        let secs = |missing: f64| {
-            if missing <= 0.0 || rate <= 0.0 {
-                Duration::ZERO
-            } else {
-                Duration::from_secs_f64(missing / rate)
-            }
-        };
-        Take {
-            allowed,
-            remaining: bucket.tokens.floor().max(0.0) as u64,
-            retry_after: if allowed {
-                Duration::ZERO
-            } else {
-                secs(cost_f - bucket.tokens)
-            },
-            reset: secs(burst_f - bucket.tokens),
-        }
+        Take::from_tokens(allowed, bucket.tokens, rate, burst, cost)
     }
 
     /// Add `delta` to the window `key`; returns the new count and the time until it resets.

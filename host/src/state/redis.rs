@@ -195,6 +195,23 @@ mod tests {
     /// A throwaway redis-server on a free port.
     struct Server(Child, u16);
 
+    /// Start redis-server on `port` and wait until it accepts connections.
+    fn spawn(port: u16) -> Child {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed for these tests");
+        for _ in 0..500 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child
+    }
+
     impl Server {
         fn start() -> Server {
             let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -202,27 +219,7 @@ mod tests {
                 .local_addr()
                 .unwrap()
                 .port();
-            let child = Command::new("redis-server")
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("redis-server must be installed for these tests");
-            for _ in 0..500 {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Server(child, port)
+            Server(spawn(port), port)
         }
 
         fn state(&self) -> Arc<RedisState> {
@@ -322,21 +319,7 @@ mod tests {
                 started.elapsed()
             );
         }
-        let restarted = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        server.0 = restarted;
+        server.0 = spawn(port);
         let mut recovered = false;
         for _ in 0..100 {
             if state.set("k", Bytes::from_static(b"w"), None).await.is_ok() {
