@@ -269,6 +269,8 @@ def median_spread(values):
 
 
 def main():
+    # A timeout or Ctrl-C must still stop every server this run started (see `finally`).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1 round, short loads, fewer arms")
     ap.add_argument("--no-build", action="store_true", help="use the binaries already built")

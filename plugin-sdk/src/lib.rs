@@ -42,15 +42,23 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "auth")]
+pub mod auth;
+pub mod body;
 mod config;
 pub mod counters;
 mod error;
+pub mod header;
 pub mod http;
 pub mod kv;
 pub mod log;
 pub mod metrics;
+pub mod query;
 mod resources;
+pub mod rule;
+pub mod source;
 pub mod template;
+pub mod throttle;
 
 #[doc(hidden)]
 pub mod filter_bindings {
