@@ -13,9 +13,11 @@ use crate::capabilities::types::{ContextData, RequestData, ResponseData};
 use crate::error::{rescue, GatewayError};
 use crate::gateway::{Gateway, Route, RouteMetrics};
 use crate::router::Match;
+use crate::runtime::Verdict;
 use bytes::Bytes;
+use bytes::BytesMut;
 use http::{header, HeaderValue, Request};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -29,7 +31,7 @@ pub struct Peer {
 /// Serve one request. Never fails: every error becomes a JSON response via `rescue`.
 pub async fn handle<B>(gw: &Gateway, req: Request<B>, peer: Peer) -> http::Response<Bytes>
 where
-    B: hyper::body::Body<Data = Bytes>,
+    B: hyper::body::Body<Data = Bytes> + Unpin,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let started = Instant::now();
@@ -102,7 +104,7 @@ async fn run_route<B>(
     request_id: &str,
 ) -> Result<ResponseData, GatewayError>
 where
-    B: hyper::body::Body<Data = Bytes>,
+    B: hyper::body::Body<Data = Bytes> + Unpin,
     B::Error: std::error::Error + Send + Sync + 'static,
 {
     let (mut parts, body) = req.into_parts();
@@ -112,21 +114,16 @@ where
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(GatewayError::PayloadTooLarge { limit });
-    }
-    let body = match Limited::new(body, limit).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            return Err(GatewayError::PayloadTooLarge { limit })
-        }
-        Err(e) => return Err(GatewayError::BadRequest(format!("reading the body: {e}"))),
-    };
+    let body = read_body(body, limit, declared).await?;
 
     strip_hop_by_hop(&mut parts.headers);
+    // HTTP/2 carries the host in `:authority`, not in a header; plugins (a SigV4 verifier
+    // signing `host`, a cache keying on it) see it as the `Host` header either way.
+    if !parts.headers.contains_key(header::HOST) {
+        if let Some(v) = host.as_deref().and_then(|h| HeaderValue::from_str(h).ok()) {
+            parts.headers.insert(header::HOST, v);
+        }
+    }
     let mut ctx = ContextData::default();
     ctx.set("request_id", request_id);
     ctx.set("route", route.name.as_ref());
@@ -145,19 +142,25 @@ where
         host,
     };
 
-    // The way in: each filter may change the request and context, or answer.
+    // The way in: each filter may change the request and context, or answer. A filter's
+    // own refusal (401, 429) is an answer like any other: the filters before it still see
+    // it on the way out (CORS headers on a 401), the refusing filter does not.
     let mut leases = Vec::with_capacity(route.chain.len());
     let mut early = None;
     for plugin in &route.chain {
-        let out = match plugin.on_request(request_id, req, ctx).await {
-            Ok(out) => out,
-            Err(e) => return Err(e.into()),
-        };
+        let out = plugin.on_request(request_id, req, ctx).await?;
         (req, ctx) = (out.req, out.ctx);
-        leases.push(out.lease);
-        if out.response.is_some() {
-            early = out.response;
-            break;
+        match out.verdict {
+            Verdict::Continue => leases.push(out.lease),
+            Verdict::Respond(resp) => {
+                leases.push(out.lease);
+                early = Some(resp);
+                break;
+            }
+            Verdict::Refuse(e) => {
+                early = Some(refusal(e, request_id, route));
+                break;
+            }
         }
     }
 
@@ -165,18 +168,13 @@ where
         Some(resp) => resp,
         None => {
             let started = Instant::now();
-            let out = route.integration.handle(request_id, req, ctx).await;
+            let (r, c, answer) = route.integration.handle(request_id, req, ctx).await?;
             route
                 .metrics
                 .integration_seconds
                 .record(started.elapsed().as_secs_f64());
-            match out {
-                Ok((r, c, resp)) => {
-                    (req, ctx) = (r, c);
-                    resp
-                }
-                Err(e) => return Err(e.into()),
-            }
+            (req, ctx) = (r, c);
+            answer.unwrap_or_else(|e| refusal(e, request_id, route))
         }
     };
 
@@ -188,6 +186,65 @@ where
         }
     }
     Ok(resp)
+}
+
+/// How much of an oversized body is read and thrown away before answering 413, and for how
+/// long: a client still sending when we answer sees a broken pipe instead of our 413 unless
+/// we keep reading a little (nginx's lingering close does the same).
+const DRAIN_BYTES: u64 = 8 << 20;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The whole body, or 413 once it is known to pass `limit` (declared or counted).
+async fn read_body<B>(
+    mut body: B,
+    limit: usize,
+    declared: Option<u64>,
+) -> Result<Bytes, GatewayError>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let too_large = GatewayError::PayloadTooLarge { limit };
+    if declared.is_some_and(|n| n > limit as u64) {
+        drain(body).await;
+        return Err(too_large);
+    }
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0) as usize);
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| GatewayError::BadRequest(format!("reading the body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                drain(body).await;
+                return Err(too_large);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+async fn drain<B>(mut body: B)
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+{
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        let mut seen = 0u64;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map(|d| d.len() as u64).unwrap_or(0);
+            if seen > DRAIN_BYTES {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// The response for a plugin's deliberate error, logged like any refused request.
+fn refusal(e: crate::runtime::PluginError, request_id: &str, route: &Route) -> ResponseData {
+    let err = GatewayError::Plugin(e);
+    tracing::debug!(request_id, route = &*route.name, "{err}");
+    rescue(&err, request_id)
 }
 
 fn strip_port(host: &str) -> &str {

@@ -79,10 +79,20 @@ async fn under_load(gw: &Gateway, mode: &'static str) -> (StatusCode, Value, Str
     bad
 }
 
+/// Whether a log line names both; waits up to 2 s, since the log is read from the
+/// gateway's stderr by another thread and may trail the response.
 fn logged(gw: &Gateway, request_id: &str, needle: &str) -> bool {
-    gw.logs()
-        .iter()
-        .any(|l| l.contains(request_id) && l.contains(needle))
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let found = gw
+            .logs()
+            .iter()
+            .any(|l| l.contains(request_id) && l.contains(needle));
+        if found || Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 async fn every_failure_is_contained(isolation: &str) {

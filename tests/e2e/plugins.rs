@@ -125,3 +125,67 @@ async fn pooled_instances_are_reused() {
         last_calls = calls;
     }
 }
+
+#[tokio::test]
+async fn a_replaced_body_is_forwarded_with_its_own_length_and_refusals_pass_the_filters_before() {
+    let upstream = wicket_e2e::Upstream::start();
+    let key = wicket_e2e::sha256_hex(b"secret-key");
+    let config = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+
+[plugins.cors]
+builtin = "cors"
+config = {{ allow_origins = ["https://app.example.com"] }}
+
+[plugins.auth]
+builtin = "api-key"
+config = {{ keys = [{{ key_sha256 = "{key}", principal = "ada" }}] }}
+
+[plugins.misbehave]
+wasm = {wasm:?}
+
+[plugins.backend]
+builtin = "http"
+config = {{ url = "http://{up}/x" }}
+
+[[routes]]
+path = "/x"
+methods = ["GET", "POST", "OPTIONS"]
+plugins = ["cors", "auth", "misbehave"]
+integration = "backend"
+"#,
+        wasm = test_plugin("misbehave").display().to_string(),
+        up = upstream.addr,
+    );
+    let gw = Gateway::start(&config);
+    let resp = client()
+        .post(gw.url("/x"))
+        .header("x-api-key", "secret-key")
+        .header("x-misbehave", "rewrite-body")
+        .body("a much longer original body than the rewritten one")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let seen: Value = resp.json().await.unwrap();
+    assert_eq!(seen["body_len"], 9);
+    assert_eq!(seen["body_sha256"], wicket_e2e::sha256_hex(b"rewritten"));
+    assert_eq!(seen["headers"]["content-length"][0], "9");
+
+    // api-key refuses; cors, before it in the chain, still decorates the refusal.
+    let resp = client()
+        .get(gw.url("/x"))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        resp.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["message"], "Forbidden");
+}

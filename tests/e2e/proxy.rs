@@ -325,6 +325,11 @@ async fn h2c_with_prior_knowledge() {
     let seen: Value = resp.json().await.unwrap();
     assert_eq!(seen["path"], "/pets/5");
     assert_eq!(seen["query"], "x=y");
+    // `:authority` reaches plugins and the upstream as X-Forwarded-Host.
+    assert_eq!(
+        seen["headers"]["x-forwarded-host"][0],
+        gw.addr.to_string().as_str()
+    );
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use http::{HeaderMap, Method, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wasmtime::component::Resource;
 
 /// A request a plugin is building, consumed by `send`.
@@ -144,6 +144,8 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 pub fn forward_request(req: &RequestData, uri: Uri) -> OutgoingRequest {
     let mut headers = req.headers.clone();
     headers.remove(header::HOST);
+    // Filters may have replaced the body; the client sets the length of the body it sends.
+    headers.remove(header::CONTENT_LENGTH);
     if let Ok(v) = HeaderValue::from_str(&req.client_addr.ip().to_string()) {
         headers.insert("x-forwarded-for", v);
     }
@@ -227,7 +229,9 @@ impl HostOutgoingRequest for HostState {
     }
 
     fn set_body(&mut self, r: Resource<OutgoingRequest>, body: Vec<u8>) -> wasmtime::Result<()> {
-        self.table.get_mut(&r)?.body = Bytes::from(body);
+        let out = self.table.get_mut(&r)?;
+        out.body = Bytes::from(body);
+        out.headers.remove(header::CONTENT_LENGTH);
         Ok(())
     }
 
@@ -251,13 +255,10 @@ impl Host for HostState {
                 req.uri
             ))));
         }
-        let started = Instant::now();
         let client = self.services.http.clone();
         let result = client
             .send(req, Duration::from_millis(u64::from(timeout_ms.max(1))))
             .await;
-        // Waiting on the network is not the plugin's CPU time.
-        self.clock.add_io(started.elapsed());
         match result {
             Ok(resp) => Ok(Ok(self.table.push(resp)?)),
             Err(e) => Ok(Err(e)),

@@ -9,7 +9,7 @@ use crate::runtime::bindings::{config, counters, kv, log, metrics};
 use crate::runtime::{Capability, HostState};
 use crate::state::State;
 use bytes::Bytes;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What every plugin store shares: state backends and the outbound HTTP client.
 pub struct Services {
@@ -49,9 +49,7 @@ impl kv::Host for HostState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, String>> {
         self.require(Capability::Kv)?;
         let key = self.namespaced(&key);
-        let started = Instant::now();
         let out = self.services.state.get(&key).await;
-        self.clock.add_io(started.elapsed());
         Ok(out
             .map(|v| v.map(|b| b.to_vec()))
             .map_err(|e| e.to_string()))
@@ -66,18 +64,14 @@ impl kv::Host for HostState {
         self.require(Capability::Kv)?;
         let key = self.namespaced(&key);
         let ttl = ttl_ms.map(Duration::from_millis);
-        let started = Instant::now();
         let out = self.services.state.set(&key, Bytes::from(value), ttl).await;
-        self.clock.add_io(started.elapsed());
         Ok(out.map_err(|e| e.to_string()))
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), String>> {
         self.require(Capability::Kv)?;
         let key = self.namespaced(&key);
-        let started = Instant::now();
         let out = self.services.state.delete(&key).await;
-        self.clock.add_io(started.elapsed());
         Ok(out.map_err(|e| e.to_string()))
     }
 }
@@ -97,9 +91,7 @@ impl counters::Host for HostState {
             )));
         }
         let key = self.namespaced(&key);
-        let started = Instant::now();
         let out = self.services.state.take(&key, rate, burst, cost).await;
-        self.clock.add_io(started.elapsed());
         Ok(out
             .map(|t| counters::TakeResult {
                 allowed: t.allowed,
@@ -121,13 +113,11 @@ impl counters::Host for HostState {
             return Ok(Err("window-ms must be at least 1".to_string()));
         }
         let key = self.namespaced(&key);
-        let started = Instant::now();
         let out = self
             .services
             .state
             .add(&key, delta, Duration::from_millis(window_ms))
             .await;
-        self.clock.add_io(started.elapsed());
         Ok(out
             .map(|(count, left)| (count, left.as_millis() as u64))
             .map_err(|e| e.to_string()))

@@ -109,6 +109,13 @@ pub(crate) fn remove_header(headers: &mut HeaderMap, name: &str) {
     }
 }
 
+/// A declared `Content-Length` follows the body it describes, so later plugins read the truth.
+fn fix_length(headers: &mut HeaderMap, len: usize) {
+    if headers.contains_key(http::header::CONTENT_LENGTH) {
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+}
+
 impl Host for HostState {}
 
 impl HostRequest for HostState {
@@ -201,7 +208,9 @@ impl HostRequest for HostState {
     }
 
     fn set_body(&mut self, r: Resource<RequestData>, body: Vec<u8>) -> wasmtime::Result<()> {
-        self.table.get_mut(&r)?.body = Bytes::from(body);
+        let req = self.table.get_mut(&r)?;
+        req.body = Bytes::from(body);
+        fix_length(&mut req.headers, req.body.len());
         Ok(())
     }
 
@@ -288,7 +297,9 @@ impl HostResponse for HostState {
     }
 
     fn set_body(&mut self, r: Resource<ResponseData>, body: Vec<u8>) -> wasmtime::Result<()> {
-        self.table.get_mut(&r)?.body = Bytes::from(body);
+        let resp = self.table.get_mut(&r)?;
+        resp.body = Bytes::from(body);
+        fix_length(&mut resp.headers, resp.body.len());
         Ok(())
     }
 

@@ -21,27 +21,61 @@ impl PluginInfo {
     }
 }
 
-/// Time a call spends in guest code: wall time since the call began minus time spent
-/// waiting in host I/O (outbound HTTP, Redis), which is not the plugin's doing.
+/// Time a call spends in guest code: wall time since the call began minus the time spent in
+/// host functions (outbound HTTP, Redis, WASI clocks and sleeps, header reads), measured at
+/// every crossing of the component boundary by the store's call hook. What is left is time
+/// the plugin's own code ran (or waited for a CPU while running).
 pub struct CallClock {
     started: Instant,
-    io: Duration,
+    in_host: Duration,
+    /// Set while a host function runs; `depth` counts nested host calls.
+    host_since: Option<Instant>,
+    depth: u32,
     pub budget: Duration,
 }
 
 impl CallClock {
+    pub fn new() -> CallClock {
+        CallClock {
+            started: Instant::now(),
+            in_host: Duration::ZERO,
+            host_since: None,
+            depth: 0,
+            budget: Duration::ZERO,
+        }
+    }
+
     pub fn start(&mut self, budget: Duration) {
         self.started = Instant::now();
-        self.io = Duration::ZERO;
+        self.in_host = Duration::ZERO;
+        self.host_since = None;
+        self.depth = 0;
         self.budget = budget;
     }
 
-    pub fn add_io(&mut self, d: Duration) {
-        self.io += d;
+    pub fn enter_host(&mut self) {
+        if self.depth == 0 {
+            self.host_since = Some(Instant::now());
+        }
+        self.depth += 1;
+    }
+
+    pub fn leave_host(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+        if self.depth == 0 {
+            if let Some(since) = self.host_since.take() {
+                self.in_host += since.elapsed();
+            }
+        }
+    }
+
+    pub fn guest_time(&self) -> Duration {
+        let in_host = self.in_host + self.host_since.map(|s| s.elapsed()).unwrap_or_default();
+        self.started.elapsed().saturating_sub(in_host)
     }
 
     pub fn over_budget(&self) -> bool {
-        self.started.elapsed().saturating_sub(self.io) > self.budget
+        self.guest_time() > self.budget
     }
 }
 
@@ -105,11 +139,7 @@ impl HostState {
             plugin,
             services,
             request_id: String::new(),
-            clock: CallClock {
-                started: Instant::now(),
-                io: Duration::ZERO,
-                budget: Duration::ZERO,
-            },
+            clock: CallClock::new(),
         }
     }
 

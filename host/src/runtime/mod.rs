@@ -10,7 +10,7 @@ mod host_state;
 mod plugin;
 
 pub use host_state::{HostState, PluginInfo};
-pub use plugin::{Lease, Plugin, PluginError};
+pub use plugin::{Lease, Plugin, PluginError, Verdict};
 
 use crate::capabilities::Services;
 use crate::config::{GatewayConfig, Location, PluginSource, PluginSpec};

@@ -11,7 +11,7 @@ use crate::config::{Isolation, PluginSpec};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime::component::{InstancePre, Resource};
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::{CallHook, Store, Trap, UpdateDeadline};
 
 /// Why a plugin call produced no result.
 #[derive(Debug, thiserror::Error)]
@@ -76,12 +76,22 @@ pub struct Plugin {
     handle_seconds: metrics::Histogram,
 }
 
-/// What `on-request` decided.
+/// What a filter's `on-request` decided.
+pub enum Verdict {
+    /// Go on with the next plugin.
+    Continue,
+    /// The filter answered with this response.
+    Respond(ResponseData),
+    /// The filter refused the request with an error of its own (a 401, a 429): an answer
+    /// too, rendered by the host's `rescue`.
+    Refuse(PluginError),
+}
+
+/// The outcome of `on-request`: the request and context back, and the verdict.
 pub struct OnRequest {
     pub req: RequestData,
     pub ctx: ContextData,
-    /// Set when the filter answered instead of letting the request go on.
-    pub response: Option<ResponseData>,
+    pub verdict: Verdict,
     /// The instance to run this request's `on-response` on, when the plugin keeps one
     /// instance per request.
     pub lease: Lease,
@@ -151,8 +161,20 @@ impl Plugin {
         store.limiter(|s| &mut s.limits);
         // Past each epoch tick, either stop a plugin that has used up its time or let other
         // requests run before it continues: a spinning plugin must not hold a worker thread.
+        // Time in host functions is not the plugin's: the clock pauses across each call out.
+        store.call_hook(|mut ctx, hook| {
+            let clock = &mut ctx.data_mut().clock;
+            match hook {
+                CallHook::CallingHost => clock.enter_host(),
+                CallHook::ReturningFromHost => clock.leave_host(),
+                CallHook::CallingWasm | CallHook::ReturningFromWasm => {}
+            }
+            Ok(())
+        });
         store.epoch_deadline_callback(|ctx| {
             if ctx.data().clock.over_budget() {
+                let clock = &ctx.data().clock;
+                tracing::debug!(guest = ?clock.guest_time(), "plugin over its CPU budget");
                 Ok(UpdateDeadline::Interrupt)
             } else {
                 Ok(UpdateDeadline::Yield(1))
@@ -331,11 +353,15 @@ impl Plugin {
         self.on_request_seconds
             .record(started.elapsed().as_secs_f64());
         let ((req, ctx, action), lease) = out?;
-        let response = action.map_err(|e| self.plugin_error(e))?;
+        let verdict = match action {
+            Ok(None) => Verdict::Continue,
+            Ok(Some(resp)) => Verdict::Respond(resp),
+            Err(e) => Verdict::Refuse(self.plugin_error(e)),
+        };
         Ok(OnRequest {
             req,
             ctx,
-            response,
+            verdict,
             lease: Lease(lease),
         })
     }
@@ -388,13 +414,14 @@ impl Plugin {
         out?.0.map_err(|e| self.plugin_error(e))
     }
 
-    /// The integration's `handle`.
+    /// The integration's `handle`. The inner result is the integration's own answer: a
+    /// response, or an error it chose (a 502, a 504) that the filters still see on the way out.
     pub async fn handle(
         &self,
         request_id: &str,
         req: RequestData,
         ctx: ContextData,
-    ) -> Result<(RequestData, ContextData, ResponseData), PluginError> {
+    ) -> Result<(RequestData, ContextData, Result<ResponseData, PluginError>), PluginError> {
         let slot = self
             .integration
             .as_ref()
@@ -426,8 +453,7 @@ impl Plugin {
             .await;
         self.handle_seconds.record(started.elapsed().as_secs_f64());
         let ((req, ctx, result), _) = out?;
-        let resp = result.map_err(|e| self.plugin_error(e))?;
-        Ok((req, ctx, resp))
+        Ok((req, ctx, result.map_err(|e| self.plugin_error(e))))
     }
 }
 

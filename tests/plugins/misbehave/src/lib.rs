@@ -6,6 +6,7 @@
 //! * `oom`: allocates and touches 1 MiB blocks until the allocation fails (up to 4 GiB, more
 //!   than a wasm32 memory can hold), which traps;
 //! * `error`: returns `Error { status: 503, message: "misbehave error" }`;
+//! * `rewrite-body`: replaces the request body with `rewritten`, leaving `Content-Length`;
 //! * absent: continues, and `on-response` sets the response header `x-misbehave: ok`.
 //!
 //! Any other value continues without touching the response.
@@ -30,6 +31,11 @@ impl Filter for Misbehave {
             Some("loop") => spin(),
             Some("oom") => exhaust_memory(),
             Some("error") => Err(Error::new(503, "misbehave error")),
+            Some("rewrite-body") => {
+                // Replace the body without touching Content-Length: the host must fix it.
+                req.set_body(b"rewritten");
+                Ok(Action::Continue)
+            }
             _ => Ok(Action::Continue),
         }
     }
