@@ -189,3 +189,50 @@ integration = "backend"
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["message"], "Forbidden");
 }
+
+#[tokio::test]
+async fn a_schema_from_a_file_validates_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = dir.path().join("pet.schema.json");
+    std::fs::write(
+        &schema,
+        r#"{"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}"#,
+    )
+    .unwrap();
+    let config = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+
+[plugins.check]
+builtin = "validate"
+config_files = {{ schema = {schema:?} }}
+
+[plugins.ok]
+builtin = "mock"
+
+[[routes]]
+path = "/pets"
+methods = ["POST"]
+plugins = ["check"]
+integration = "ok"
+"#,
+        schema = schema.display().to_string()
+    );
+    let gw = Gateway::start(&config);
+    let post = |body: &'static str| {
+        client()
+            .post(gw.url("/pets"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    assert_eq!(
+        post(r#"{"name": "rex"}"#).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let resp = post(r#"{"name": 7}"#).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["message"], "Invalid request body");
+}

@@ -556,12 +556,40 @@ impl Validator<'_> {
             }
             None => (toml::Table::new(), span.clone()),
         };
-        if let PluginSource::Builtin(b) = &source {
-            for problem in b.check_config(&table) {
-                self.issue(&table_span, format!("{key}.config"), problem);
+        let mut config = serde_json::to_value(&table).expect("a TOML table is valid JSON");
+        // Plugins have no filesystem: config values kept in files (a JSON Schema, a key set)
+        // are read here, once, and handed over as part of the config.
+        for (name, path) in raw.config_files.into_iter().flatten() {
+            let file_key = format!("{key}.config_files.{name}");
+            if table.contains_key(&name) {
+                let msg = format!("{name:?} is set both in `config` and here");
+                self.issue(&path.span(), file_key, msg);
+                continue;
+            }
+            let resolved = self.base.join(path.get_ref());
+            let value = std::fs::read_to_string(&resolved)
+                .map_err(|e| format!("cannot read {}: {e}", resolved.display()))
+                .and_then(|text| match resolved.extension().and_then(|e| e.to_str()) {
+                    Some("json") => serde_json::from_str(&text)
+                        .map_err(|e| format!("{} is not valid JSON: {e}", resolved.display())),
+                    _ => Ok(serde_json::Value::String(text)),
+                });
+            match value {
+                Ok(v) => {
+                    config[name.as_str()] = v;
+                }
+                Err(msg) => self.issue(&path.span(), file_key, msg),
             }
         }
-        let config_json = serde_json::to_string(&table).expect("a TOML table is valid JSON");
+        if let PluginSource::Builtin(b) = &source {
+            if let serde_json::Value::Object(map) = &config {
+                let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+                for problem in b.check_keys(&keys) {
+                    self.issue(&table_span, format!("{key}.config"), problem);
+                }
+            }
+        }
+        let config_json = config.to_string();
         let config_location = self.file.locate(&table_span);
         Some(PluginSpec {
             name,

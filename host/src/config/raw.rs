@@ -72,6 +72,8 @@ pub struct RawPlugin {
     pub cpu_ms: Option<Spanned<i64>>,
     pub memory_mb: Option<Spanned<i64>>,
     pub config: Option<Spanned<toml::Table>>,
+    /// Config keys whose values come from files: `.json` files as JSON, others as text.
+    pub config_files: Option<BTreeMap<String, Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

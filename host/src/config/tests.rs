@@ -112,3 +112,34 @@ fn duplicate_route_names_are_refused() {
     assert_eq!(issues.len(), 1);
     assert_eq!(issues[0].key, "routes[1].name");
 }
+
+#[test]
+fn config_files_are_read_into_the_config() {
+    let dir = tempfile_dir();
+    std::fs::write(dir.join("schema.json"), r#"{"type": "object"}"#).unwrap();
+    std::fs::write(dir.join("note.txt"), "hello").unwrap();
+    let text = BASE.replace(
+        "config = { request = { set = { \"x-a\" = \"1\" } } }",
+        "config = { request = { set = { \"x-a\" = \"1\" } } }\nconfig_files = { response = \"schema.json\" }",
+    );
+    let c = GatewayConfig::parse(&dir.join("gw.toml"), &text).unwrap();
+    let stamp = &c.plugins[c.plugin_index("stamp").unwrap()];
+    let config: serde_json::Value = serde_json::from_str(&stamp.config_json).unwrap();
+    assert_eq!(config["response"], serde_json::json!({"type": "object"}));
+    assert_eq!(config["request"]["set"]["x-a"], "1");
+
+    let missing = text.replace("schema.json", "nope.json");
+    let issues = match GatewayConfig::parse(&dir.join("gw.toml"), &missing) {
+        Err(ConfigError::Invalid(issues)) => issues,
+        other => panic!("expected issues, got {other:?}"),
+    };
+    assert_eq!(issues[0].key, "plugins.stamp.config_files.response");
+    assert_eq!(issues[0].location.line, 7);
+    assert!(issues[0].message.contains("nope.json"));
+}
+
+fn tempfile_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wicket-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -27,11 +27,11 @@ impl std::fmt::Debug for Builtin {
 }
 
 impl Builtin {
-    /// Problems with a plugin's `config` table: unknown keys and missing required ones.
-    pub fn check_config(&self, table: &toml::Table) -> Vec<String> {
+    /// Problems with a plugin's config keys: unknown keys and missing required ones.
+    pub fn check_keys(&self, given: &[&str]) -> Vec<String> {
         let mut problems = Vec::new();
-        for key in table.keys() {
-            if !self.keys.iter().any(|k| k.name == key) {
+        for key in given {
+            if !self.keys.iter().any(|k| k.name == *key) {
                 let known: Vec<&str> = self.keys.iter().map(|k| k.name).collect();
                 problems.push(format!(
                     "unknown key {key:?} for builtin {:?}; it takes {}",
@@ -41,7 +41,7 @@ impl Builtin {
             }
         }
         for key in self.keys.iter().filter(|k| k.required) {
-            if !table.contains_key(key.name) {
+            if !given.contains(&key.name) {
                 problems.push(format!(
                     "builtin {:?} needs the key {:?}",
                     self.name, key.name
