@@ -278,7 +278,7 @@ def main():
     if os.cpu_count() < 2:
         sys.exit("needs 2 cores: one for the proxy, one for load and upstream")
 
-    rounds, sat_s, lat_s = (1, 3, 3) if args.quick else (5, 5, 5)
+    rounds, sat_s, lat_s = (1, 3, 3) if args.quick else (5, 4, 4)
     counts = (1, 5) if args.quick else (1, 2, 5, 10)
     ensure_tools()
     noop = PLUGIN_TARGET / "wasm32-wasip2" / "release" / "noop.wasm"
