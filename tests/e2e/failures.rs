@@ -79,20 +79,11 @@ async fn under_load(gw: &Gateway, mode: &'static str) -> (StatusCode, Value, Str
     bad
 }
 
-/// Whether a log line names both; waits up to 2 s, since the log is read from the
-/// gateway's stderr by another thread and may trail the response.
+/// Whether a log line names both (waiting for it: the log may trail the response).
 fn logged(gw: &Gateway, request_id: &str, needle: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        let found = gw
-            .logs()
-            .iter()
-            .any(|l| l.contains(request_id) && l.contains(needle));
-        if found || Instant::now() > deadline {
-            return found;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    gw.wait_for_log(Duration::from_secs(5), |l| {
+        l.contains(request_id) && l.contains(needle)
+    })
 }
 
 async fn every_failure_is_contained(isolation: &str) {

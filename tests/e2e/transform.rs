@@ -1096,7 +1096,7 @@ async fn json_map_program_errors_are_500s_naming_the_plugin() {
         );
         // The detail, with the plugin instance's name, is in the log line of that request.
         let plugin = path.split('/').nth(1).unwrap();
-        let logged = gw.logs().iter().any(|l| {
+        let logged = gw.wait_for_log(std::time::Duration::from_secs(5), |l| {
             l.contains(&request_id)
                 && l.contains(&format!("\"plugin\":\"{plugin}\""))
                 && l.contains("mapping failed")

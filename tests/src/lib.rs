@@ -134,6 +134,21 @@ impl Gateway {
         self.logs.lock().unwrap().clone()
     }
 
+    /// Whether a log line satisfying `pred` appears within `timeout`. The log is read from
+    /// the gateway's stderr by another thread, so a line can trail the response it belongs to.
+    pub fn wait_for_log(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if self.logs.lock().unwrap().iter().any(|l| pred(l)) {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

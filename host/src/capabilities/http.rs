@@ -112,6 +112,14 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// `Connection` and every header it names, and the fixed hop-by-hop set. Done on the way in,
 /// before plugins see the request, and on every upstream response.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none of these: one pass over the names present is far cheaper than
+    // a dozen hashed removals (the profile showed header lookups at ~7% of a request).
+    if !headers
+        .keys()
+        .any(|name| HOP_BY_HOP.contains(&name.as_str()))
+    {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -122,21 +130,24 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in [
-        "connection",
-        "keep-alive",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "http2-settings",
-    ] {
-        headers.remove(name);
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
     }
 }
+
+/// Headers that describe one connection, never forwarded.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "http2-settings",
+];
 
 /// The proxied copy of a client request: same method, headers and body, `Host` left to the
 /// client library (the upstream's authority), and the `X-Forwarded-*` headers set. The
