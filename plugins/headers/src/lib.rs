@@ -16,6 +16,7 @@ use std::fmt;
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use wicket_plugin_sdk::header::is_header_name;
 use wicket_plugin_sdk::template::render_template_with;
 use wicket_plugin_sdk::{export_filter, Action, Config, Context, Error, Filter, Request, Response};
 
@@ -102,31 +103,6 @@ impl Edits {
             .map(|(name, value)| (name.as_str(), render_template_with(value, &mut lookup)))
             .collect()
     }
-}
-
-/// Whether `name` is an HTTP token (RFC 9110 `tchar`s).
-fn is_header_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'!' | b'#'
-                        | b'$'
-                        | b'%'
-                        | b'&'
-                        | b'\''
-                        | b'*'
-                        | b'+'
-                        | b'-'
-                        | b'.'
-                        | b'^'
-                        | b'_'
-                        | b'`'
-                        | b'|'
-                        | b'~'
-                )
-        })
 }
 
 impl Settings {
