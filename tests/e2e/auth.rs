@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wicket_e2e::{check, client, root, serve_on_thread, sha256_hex, Gateway, Upstream};
+use wicket_e2e::{base64, check, client, root, serve_on_thread, sha256_hex, Gateway, Upstream};
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
@@ -1228,29 +1228,6 @@ print(json.dumps({"jwks": {"keys": public}, "pems": pems, "tokens": tokens,
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// Base64 of `bytes`: unpadded base64url (JOSE) or padded standard (HTTP Basic).
-fn base64(bytes: &[u8], url: bool) -> String {
-    let alphabet: &[u8; 64] = if url {
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-    } else {
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-    };
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(alphabet[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-        if !url {
-            out.push_str(&"=".repeat(3 - chunk.len()));
-        }
-    }
-    out
 }
 
 fn b64url(bytes: &[u8]) -> String {
