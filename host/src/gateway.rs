@@ -58,6 +58,8 @@ pub struct Gateway {
     /// Requests that match no route are counted here.
     pub unmatched: RouteMetrics,
     pub plugins: Vec<Arc<Plugin>>,
+    /// The capabilities' backends; the pipeline runs planned forwards with its HTTP client.
+    pub services: Arc<Services>,
     // Dropped last: the plugins' instances belong to its engine.
     _runtime: Runtime,
 }
@@ -68,7 +70,7 @@ impl Gateway {
         config: GatewayConfig,
         services: Arc<Services>,
     ) -> Result<Gateway, Vec<LoadError>> {
-        let runtime = Runtime::new(&config, services).map_err(|e| {
+        let runtime = Runtime::new(&config, services.clone()).map_err(|e| {
             vec![LoadError {
                 location: crate::config::Location {
                     file: config.source.clone(),
@@ -79,17 +81,7 @@ impl Gateway {
                 message: format!("cannot start the Wasm runtime: {e:#}"),
             }]
         })?;
-        let mut errors = Vec::new();
-        let mut plugins = Vec::new();
-        for spec in &config.plugins {
-            match runtime.load(spec).await {
-                Ok(p) => plugins.push(Some(Arc::new(p))),
-                Err(e) => {
-                    errors.push(e);
-                    plugins.push(None);
-                }
-            }
-        }
+        let (plugins, mut errors) = load_plugins(&runtime, &config).await;
         let mut router = Router::default();
         for route in &config.routes {
             match wire(route, &plugins) {
@@ -109,9 +101,38 @@ impl Gateway {
             router,
             unmatched: RouteMetrics::new("(none)"),
             plugins: plugins.into_iter().flatten().collect(),
+            services,
             config,
             _runtime: runtime,
         })
+    }
+}
+
+/// Load every plugin of `config`; `None` where one failed, with why.
+async fn load_plugins(
+    runtime: &Runtime,
+    config: &GatewayConfig,
+) -> (Vec<Option<Arc<Plugin>>>, Vec<LoadError>) {
+    let mut errors = Vec::new();
+    let mut plugins = Vec::new();
+    for spec in &config.plugins {
+        match runtime.load(spec).await {
+            Ok(p) => plugins.push(Some(Arc::new(p))),
+            Err(mut e) => {
+                errors.append(&mut e);
+                plugins.push(None);
+            }
+        }
+    }
+    (plugins, errors)
+}
+
+/// The plugins' own problems (config keys, grants, refused configs) in a config that has
+/// other problems too, so that one `wicket check` reports all of them.
+pub async fn check_plugins(config: &GatewayConfig, services: Arc<Services>) -> Vec<LoadError> {
+    match Runtime::new(config, services) {
+        Ok(runtime) => load_plugins(&runtime, config).await.1,
+        Err(_) => Vec::new(),
     }
 }
 
@@ -130,6 +151,7 @@ fn wire(route: &RouteSpec, plugins: &[Option<Arc<Plugin>>]) -> Result<Route, Vec
             None => {}
         }
     }
+    errors.extend(check_order(route, plugins));
     let (i, location) = &route.integration;
     let integration = match &plugins[*i] {
         Some(p) if p.is_integration() => Some(p.clone()),
@@ -152,4 +174,36 @@ fn wire(route: &RouteSpec, plugins: &[Option<Arc<Plugin>>]) -> Result<Route, Vec
         }),
         _ => Err(errors),
     }
+}
+
+/// A filter that may answer from stored data (a cache) must not come before an auth filter:
+/// it would hand a keyed caller's stored answer to a caller nobody checked. The rule reads
+/// the roles plugins declare, not their names.
+fn check_order(route: &RouteSpec, plugins: &[Option<Arc<Plugin>>]) -> Vec<LoadError> {
+    let mut errors = Vec::new();
+    let roles = |i: usize| plugins[i].as_ref().map(|p| p.description.roles);
+    for (j, (store_i, store_at)) in route.plugins.iter().enumerate() {
+        if !roles(*store_i).is_some_and(|r| r.answers_from_store) {
+            continue;
+        }
+        for (auth_i, auth_at) in &route.plugins[j + 1..] {
+            if roles(*auth_i).is_some_and(|r| r.auth) {
+                let name = |i: usize| plugins[i].as_ref().map(|p| p.name()).unwrap_or("?");
+                errors.push(LoadError {
+                    location: store_at.clone(),
+                    key: format!("routes[{}].plugins[{j}]", route.index),
+                    message: format!(
+                        "{:?} answers from stored responses but runs before the auth filter \
+                         {:?} (at {auth_at}); a caller nobody checked would get a stored answer: \
+                         list {:?} after {:?}",
+                        name(*store_i),
+                        name(*auth_i),
+                        name(*store_i),
+                        name(*auth_i)
+                    ),
+                });
+            }
+        }
+    }
+    errors
 }

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use wicket::capabilities::{http, Services};
 use wicket::config::GatewayConfig;
 use wicket::gateway::Gateway;
-use wicket::runtime::builtins;
+use wicket::runtime::{builtins, PluginKind, Runtime};
 use wicket::state::State;
 
 #[derive(Parser)]
@@ -45,8 +45,14 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// List the built-in plugins and their config keys.
-    Plugins,
+    /// List plugins and their config keys: the built-ins, or the component files given.
+    Plugins {
+        /// Plugin components (`.wasm`) to describe instead of the built-ins.
+        files: Vec<PathBuf>,
+        /// One JSON document instead of text, for tools.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -55,10 +61,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { config } => run(config),
         Command::Check { config } => check(config),
-        Command::Plugins => {
-            print_plugins();
-            ExitCode::SUCCESS
-        }
+        Command::Plugins { files, json } => print_plugins(&files, json),
     }
 }
 
@@ -77,7 +80,7 @@ fn init_logging(format: LogFormat) {
 
 /// Load and validate, printing every problem with its file, line and key.
 async fn load(path: &Path) -> Option<(GatewayConfig, Arc<Services>, Gateway)> {
-    let config = match GatewayConfig::load(path) {
+    let (config, issues) = match GatewayConfig::load_lenient(path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -95,6 +98,15 @@ async fn load(path: &Path) -> Option<(GatewayConfig, Arc<Services>, Gateway)> {
         state,
         http: http::Client::new(config.server.max_body_bytes),
     });
+    if !issues.is_empty() {
+        for issue in &issues {
+            eprintln!("{issue}");
+        }
+        for e in wicket::gateway::check_plugins(&config, services).await {
+            eprintln!("{e}");
+        }
+        return None;
+    }
     match Gateway::build(config.clone(), services.clone()).await {
         Ok(gw) => Some((config, services, gw)),
         Err(errors) => {
@@ -204,16 +216,73 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-fn print_plugins() {
-    for b in builtins::ALL {
-        println!("{} ({}): {}", b.name, b.kind.name(), b.summary);
-        if !b.grants.is_empty() {
-            let grants: Vec<&str> = b.grants.iter().map(|c| c.name()).collect();
-            println!("  grants: {}", grants.join(", "));
+/// Describe the built-ins (no files given) or each file, as the plugins describe themselves.
+fn print_plugins(files: &[PathBuf], json: bool) -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime");
+    runtime.block_on(async {
+        let state = match State::new(&wicket::config::StateConfig::Memory { kv_bytes: 1 << 20 }) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("state: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let services = Arc::new(Services {
+            state,
+            http: http::Client::new(1 << 20),
+        });
+        let settings = wicket::config::RuntimeConfig::default();
+        let plugins = match Runtime::with_settings(&settings, 64 << 20, services) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("cannot start the Wasm runtime: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let mut items: Vec<(String, std::borrow::Cow<'static, [u8]>)> = Vec::new();
+        if files.is_empty() {
+            for (name, wasm) in builtins::ALL {
+                items.push((name.to_string(), (*wasm).into()));
+            }
+        } else {
+            for file in files {
+                match std::fs::read(file) {
+                    Ok(bytes) => items.push((file.display().to_string(), bytes.into())),
+                    Err(e) => {
+                        eprintln!("{}: {e}", file.display());
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
         }
-        for k in b.keys {
-            let req = if k.required { " (required)" } else { "" };
-            println!("  {}{req}: {}", k.name, k.doc);
+        let mut ok = true;
+        let mut documents = Vec::new();
+        for (name, bytes) in items {
+            match plugins.describe_component(&bytes).await {
+                Ok((kinds, description)) => {
+                    let kinds: Vec<&str> = kinds.iter().map(|k| PluginKind::name(*k)).collect();
+                    if json {
+                        documents.push(description.to_json(&name, &kinds));
+                    } else {
+                        print!("{}", description.render(&name, &kinds));
+                    }
+                }
+                Err(e) => {
+                    eprintln!("{name}: {e}");
+                    ok = false;
+                }
+            }
         }
-    }
+        if json {
+            println!("{:#}", serde_json::Value::Array(documents));
+        }
+        if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    })
 }

@@ -13,7 +13,8 @@ use crate::capabilities::types::{ContextData, RequestData, ResponseData};
 use crate::error::{rescue, GatewayError};
 use crate::gateway::{Gateway, Route, RouteMetrics};
 use crate::router::Match;
-use crate::runtime::Verdict;
+use crate::runtime::bindings::http::Error as HttpError;
+use crate::runtime::{HeaderEdits, Lease, PluginError, Verdict};
 use bytes::Bytes;
 use bytes::BytesMut;
 use http::{header, HeaderValue, Request};
@@ -148,6 +149,16 @@ where
     let mut leases = Vec::with_capacity(route.chain.len());
     let mut early = None;
     for plugin in &route.chain {
+        if let Some(edits) = &plugin.plan.request_headers {
+            if let Err(e) = apply_edits(&mut req.headers, edits, &ctx, plugin.name()) {
+                early = Some(refusal(e, request_id, route));
+                break;
+            }
+        }
+        if !plugin.plan.on_request {
+            leases.push(Lease::default());
+            continue;
+        }
         let out = plugin.on_request(request_id, req, ctx).await?;
         (req, ctx) = (out.req, out.ctx);
         match out.verdict {
@@ -168,21 +179,38 @@ where
         Some(resp) => resp,
         None => {
             let started = Instant::now();
-            let (r, c, answer) = route.integration.handle(request_id, req, ctx).await?;
+            let integration = &route.integration;
+            let answer = match &integration.plan.forward {
+                // The integration's whole behaviour is this forward: run it here.
+                Some(forward) => gw
+                    .services
+                    .http
+                    .forward(&req, &ctx, forward)
+                    .await
+                    .map_err(|e| forward_error(e, integration.name(), request_id)),
+                None => {
+                    let (r, c, answer) = integration.handle(request_id, req, ctx).await?;
+                    (req, ctx) = (r, c);
+                    answer
+                }
+            };
             route
                 .metrics
                 .integration_seconds
                 .record(started.elapsed().as_secs_f64());
-            (req, ctx) = (r, c);
             answer.unwrap_or_else(|e| refusal(e, request_id, route))
         }
     };
 
     // The way out, through the filters that ran, in reverse.
     for (plugin, lease) in route.chain.iter().zip(leases).rev() {
-        match plugin.on_response(request_id, lease, req, resp, ctx).await {
-            Ok((r, s, c)) => (req, resp, ctx) = (r, s, c),
-            Err(e) => return Err(e.into()),
+        if plugin.plan.on_response {
+            (req, resp, ctx) = plugin
+                .on_response(request_id, lease, req, resp, ctx)
+                .await?;
+        }
+        if let Some(edits) = &plugin.plan.response_headers {
+            apply_edits(&mut resp.headers, edits, &ctx, plugin.name())?;
         }
     }
     Ok(resp)
@@ -240,8 +268,56 @@ where
     .await;
 }
 
+/// A plugin's planned header edits, applied by the host: removals, then sets. A value that
+/// renders to something no header may hold fails the request as the plugin itself would.
+fn apply_edits(
+    headers: &mut http::HeaderMap,
+    edits: &HeaderEdits,
+    ctx: &ContextData,
+    plugin: &str,
+) -> Result<(), PluginError> {
+    for name in &edits.remove {
+        headers.remove(name);
+    }
+    for (name, template) in &edits.set {
+        let value = crate::template::render(template, ctx);
+        match HeaderValue::from_str(&value) {
+            Ok(v) => {
+                headers.insert(name.clone(), v);
+            }
+            Err(_) => {
+                tracing::warn!(
+                    plugin,
+                    "cannot set `{name}` to `{value}`: not a header value"
+                );
+                return Err(PluginError::Failed {
+                    plugin: plugin.to_string(),
+                    status: 500,
+                    message: "Internal server error".into(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How a failed planned forward reads to the client: as the `http` capability's errors read
+/// when a plugin sends (504 for a timeout, 502 otherwise), the detail in the log.
+fn forward_error(e: HttpError, plugin: &str, request_id: &str) -> PluginError {
+    tracing::warn!(request_id, plugin, "outbound request failed: {e:?}");
+    let (status, message) = match e {
+        HttpError::Timeout => (504, "Endpoint request timed out"),
+        _ => (502, "Bad Gateway"),
+    };
+    PluginError::Failed {
+        plugin: plugin.to_string(),
+        status,
+        message: message.into(),
+    }
+}
+
 /// The response for a plugin's deliberate error, logged like any refused request.
-fn refusal(e: crate::runtime::PluginError, request_id: &str, route: &Route) -> ResponseData {
+fn refusal(e: PluginError, request_id: &str, route: &Route) -> ResponseData {
     let err = GatewayError::Plugin(e);
     tracing::debug!(request_id, route = &*route.name, "{err}");
     rescue(&err, request_id)

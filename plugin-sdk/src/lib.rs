@@ -42,11 +42,15 @@
 
 #![warn(missing_docs)]
 
+// `#[derive(ConfigKeys)]` names `::wicket_plugin_sdk`; let that path work inside the SDK too.
+extern crate self as wicket_plugin_sdk;
+
 #[cfg(feature = "auth")]
 pub mod auth;
 pub mod body;
 mod config;
 pub mod counters;
+pub mod describe;
 mod error;
 pub mod header;
 pub mod http;
@@ -89,6 +93,7 @@ pub mod integration_bindings {
             "wicket:plugin/counters@0.1.0": crate::filter_bindings::wicket::plugin::counters,
             "wicket:plugin/http@0.1.0": crate::filter_bindings::wicket::plugin::http,
             "wicket:plugin/metrics@0.1.0": crate::filter_bindings::wicket::plugin::metrics,
+            "wicket:plugin/description@0.1.0": crate::filter_bindings::wicket::plugin::description,
         },
         pub_export_macro: true,
         export_macro_name: "__export_integration_world",
@@ -99,6 +104,7 @@ pub mod integration_bindings {
 pub(crate) use filter_bindings::wicket::plugin as wit;
 
 pub use config::Config;
+pub use describe::{BodyUse, ConfigKeys, Description, Forward, HeaderEdits, Plan};
 pub use filter_bindings::exports::wicket::plugin::hooks::Action;
 pub use serde_json;
 pub use template::render_template;
@@ -123,6 +129,21 @@ pub trait Filter: Sized + 'static {
     /// An `Err` is the reason the configuration is unusable: it is logged, and every hook of
     /// this instance then answers the client with `500 plugin configuration error`.
     fn new(config: Config) -> Result<Self, String>;
+
+    /// What the plugin is, whatever its config: summary, capabilities, config keys (usually
+    /// `Description::new("...").config::<Settings>()`), roles. Read once by the host at load
+    /// and by `wicket plugins`. The default declares nothing, so the host checks no keys.
+    fn describe() -> Description {
+        Description::default()
+    }
+
+    /// What this configured instance does: which hooks do something, whether they need a body
+    /// whole, header edits the host can apply itself. Asked once at load, after [`Filter::new`]
+    /// succeeded. The default calls both hooks and reads no body (a body asked for anyway is
+    /// buffered then).
+    fn plan(&self) -> Plan {
+        Plan::default()
+    }
 
     /// Runs before the integration, after the filters listed before this one.
     ///
@@ -164,6 +185,18 @@ pub trait Filter: Sized + 'static {
 pub trait Integration: Sized + 'static {
     /// Builds the integration from its `config` table; see [`Filter::new`].
     fn new(config: Config) -> Result<Self, String>;
+
+    /// What the plugin is; see [`Filter::describe`].
+    fn describe() -> Description {
+        Description::default()
+    }
+
+    /// What this configured instance does; see [`Filter::plan`]. An integration whose whole
+    /// behaviour is a forward returns [`Plan::forward`], and the host runs it without calling
+    /// [`Integration::handle`].
+    fn plan(&self) -> Plan {
+        Plan::default()
+    }
 
     /// Produces the response for `req`, e.g. by calling a backend through [`http`].
     ///
@@ -223,6 +256,19 @@ macro_rules! export_filter {
                 }
             }
 
+            impl $crate::__private::FilterWorldGuest for __WicketFilterExport {
+                fn describe() -> $crate::__private::description::Description {
+                    <$ty as $crate::Filter>::describe().into()
+                }
+
+                fn plan() -> $crate::__private::description::InstancePlan {
+                    match __WICKET_INSTANCE.get(<$ty as $crate::Filter>::new) {
+                        Ok(filter) => <$ty as $crate::Filter>::plan(filter).into(),
+                        Err(_) => $crate::Plan::default().into(),
+                    }
+                }
+            }
+
             $crate::filter_bindings::__export_filter_world!(
                 __WicketFilterExport with_types_in $crate::filter_bindings
             );
@@ -272,6 +318,19 @@ macro_rules! export_integration {
                 }
             }
 
+            impl $crate::__private::IntegrationWorldGuest for __WicketIntegrationExport {
+                fn describe() -> $crate::__private::description::Description {
+                    <$ty as $crate::Integration>::describe().into()
+                }
+
+                fn plan() -> $crate::__private::description::InstancePlan {
+                    match __WICKET_INSTANCE.get(<$ty as $crate::Integration>::new) {
+                        Ok(integration) => <$ty as $crate::Integration>::plan(integration).into(),
+                        Err(_) => $crate::Plan::default().into(),
+                    }
+                }
+            }
+
             $crate::integration_bindings::__export_integration_world!(
                 __WicketIntegrationExport with_types_in $crate::integration_bindings
             );
@@ -285,7 +344,10 @@ pub mod __private {
     use std::cell::OnceCell;
 
     pub use crate::filter_bindings::exports::wicket::plugin::hooks::Guest as HooksGuest;
+    pub use crate::filter_bindings::wicket::plugin::description;
+    pub use crate::filter_bindings::Guest as FilterWorldGuest;
     pub use crate::integration_bindings::exports::wicket::plugin::handler::Guest as HandlerGuest;
+    pub use crate::integration_bindings::Guest as IntegrationWorldGuest;
     use crate::{Config, Error};
 
     /// The plugin value of one WebAssembly instance, built on first use.

@@ -207,7 +207,7 @@ integration = "hello"
     );
     assert!(!ok);
     assert!(
-        out.contains("unknown key \"key\" for builtin \"api-key\""),
+        out.contains("plugins.keys.config.key: unknown key \"key\"; it takes header, keys"),
         "{out}"
     );
 }

@@ -187,3 +187,190 @@ integration = "backend"
     assert!(!ok);
     reports(&out, &path, 6, &["plugins.backend.config", "http://"]);
 }
+
+/// `wicket plugins` with `args`, as (success, stdout, stderr).
+fn plugins_cmd(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(wicket_e2e::wicket_bin())
+        .arg("plugins")
+        .args(args)
+        .env(
+            "WICKET_CACHE_DIR",
+            std::env::temp_dir().join("wicket-plugins-cmd-cache"),
+        )
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The built-ins describe themselves now; what `wicket plugins` shows must be what the
+/// host's own table said before (`tests/data/builtins-before.json`, taken from that table):
+/// same kinds, summaries, grants, keys, requiredness and docs.
+#[test]
+fn builtins_describe_the_same_keys_the_host_table_listed() {
+    let (ok, out, err) = plugins_cmd(&["--json"]);
+    assert!(ok, "{err}");
+    let now: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let before: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(wicket_e2e::root().join("tests/data/builtins-before.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let now = now.as_array().unwrap();
+    let before = before.as_array().unwrap();
+    assert_eq!(now.len(), before.len());
+    for b in before {
+        let name = b["name"].as_str().unwrap();
+        let n = now
+            .iter()
+            .find(|n| n["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is not listed"));
+        assert_eq!(n["kinds"], serde_json::json!([b["kind"]]), "{name}");
+        assert_eq!(n["summary"], b["summary"], "{name}");
+        assert_eq!(n["capabilities"], b["grants"], "{name}");
+        let mut keys_before: Vec<(String, bool, String)> = b["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                let name = k["name"].as_str().unwrap().to_string();
+                let doc = k["doc"].as_str().unwrap().to_string();
+                (name, k["required"].as_bool().unwrap(), doc)
+            })
+            .collect();
+        let mut keys_now: Vec<(String, bool, String)> = n["config_keys"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} declares no keys"))
+            .iter()
+            .map(|k| {
+                let name = k["name"].as_str().unwrap().to_string();
+                let doc = k["doc"].as_str().unwrap().to_string();
+                (name, k["required"].as_bool().unwrap(), doc)
+            })
+            .collect();
+        keys_before.sort();
+        keys_now.sort();
+        assert_eq!(keys_now, keys_before, "{name}");
+    }
+    // Roles are declared by the plugins, not known to the host by name.
+    let roles = |name: &str| {
+        let n = now.iter().find(|n| n["name"] == name).unwrap();
+        (
+            n["roles"]["auth"].as_bool().unwrap(),
+            n["roles"]["answers_from_store"].as_bool().unwrap(),
+        )
+    };
+    for auth in ["api-key", "jwt", "sigv4", "introspect"] {
+        assert_eq!(roles(auth), (true, false), "{auth}");
+    }
+    assert_eq!(roles("cache"), (false, true));
+    assert_eq!(roles("headers"), (false, false));
+}
+
+#[test]
+fn plugins_lists_an_external_component_with_its_keys() {
+    let wasm = test_plugin("described");
+    let (ok, out, err) = plugins_cmd(&[wasm.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("(filter): greets each request in a header"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  greeting (required): the greeting put in x-greeting"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  times: how many times it is repeated, default 1"),
+        "{out}"
+    );
+    // A component without a description is listed as such, not refused.
+    let (ok, out, err) = plugins_cmd(&[test_plugin("noop").to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("noop.wasm (filter)"), "{out}");
+}
+
+/// An outside author's plugin gets the same key checks as a built-in: each unknown key at its
+/// own line and column, a missing required key at the plugin's config.
+#[test]
+fn external_plugins_get_unknown_and_missing_key_errors_with_line_and_column() {
+    let wasm = test_plugin("described").display().to_string();
+    let config = format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+
+[plugins.greet]
+wasm = {wasm:?}
+config = {{ greting = "hi", times = 2 }}
+
+[plugins.hello]
+builtin = "mock"
+
+[[routes]]
+path = "/x"
+plugins = ["greet"]
+integration = "hello"
+"#
+    );
+    let (ok, out, path) = check("external-keys.toml", &config);
+    assert!(!ok);
+    let prefix = format!(
+        "{}:6:12: plugins.greet.config.greting: unknown key",
+        path.display()
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&prefix) && l.contains("it takes greeting, times")),
+        "{out}"
+    );
+    reports(
+        &out,
+        &path,
+        6,
+        &["plugins.greet.config", "needs the key \"greeting\""],
+    );
+
+    let fixed = config.replace("greting", "greeting");
+    let (ok, out, _) = check("external-keys-ok.toml", &fixed);
+    assert!(ok, "{out}");
+}
+
+/// A cache before an auth filter would hand a keyed caller's stored 200 to anyone: refused,
+/// naming both places. The rule reads the plugins' declared roles.
+#[test]
+fn a_cache_before_an_auth_filter_is_refused_naming_both() {
+    let config = r#"[server]
+listen = "127.0.0.1:0"
+
+[plugins.cache]
+builtin = "cache"
+
+[plugins.key]
+builtin = "api-key"
+config = { keys = [{ key_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", principal = "t" }] }
+
+[plugins.hello]
+builtin = "mock"
+
+[[routes]]
+path = "/x"
+plugins = ["cache", "key"]
+integration = "hello"
+"#;
+    let (ok, out, path) = check("order.toml", config);
+    assert!(!ok);
+    reports(
+        &out,
+        &path,
+        16,
+        &["routes[0].plugins[0]", "\"cache\"", "\"key\"", ":16:21"],
+    );
+    let (ok, out, _) = check(
+        "order-ok.toml",
+        &config.replace(r#"["cache", "key"]"#, r#"["key", "cache"]"#),
+    );
+    assert!(ok, "{out}");
+}

@@ -97,6 +97,21 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Run a plugin's planned forward: the request as `outgoing-request.forward` would build
+    /// it, sent to the plan's URL with the path parameters and the client's query filled in.
+    pub async fn forward(
+        &self,
+        req: &RequestData,
+        ctx: &super::types::ContextData,
+        plan: &crate::runtime::describe::Forward,
+    ) -> Result<ResponseData, HttpError> {
+        let url = crate::template::render_url(&plan.url, ctx, req.query.as_deref());
+        let uri = parse_uri(&url)?;
+        self.send(forward_request(req, uri), plan.timeout).await
+    }
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();

@@ -2,11 +2,12 @@
 //! nothing downstream looks at raw TOML again. Every problem names the file, line, column and
 //! key, and validation reports all problems it finds, not only the first.
 
+mod capability;
 mod raw;
 
+pub use capability::Capability;
+
 use crate::router::PathTemplate;
-use crate::runtime::builtins::{self, Builtin};
-use crate::runtime::Capability;
 use http::Method;
 use raw::{RawConfig, RawPlugin, RawRoute, RawServer};
 use std::collections::{BTreeSet, HashMap};
@@ -68,9 +69,22 @@ pub struct RuntimeConfig {
     pub max_instances: u32,
 }
 
+impl Default for RuntimeConfig {
+    /// What a config without `[runtime]` gets.
+    fn default() -> RuntimeConfig {
+        RuntimeConfig {
+            cache_dir: default_cache_dir(),
+            epoch_tick: Duration::from_millis(2),
+            max_instances: 1000,
+        }
+    }
+}
+
+/// Where a plugin's component comes from. Whether a built-in of that name exists is the
+/// runtime's to say, when it loads the plugin (config knows nothing of the plugins).
 #[derive(Debug, Clone)]
 pub enum PluginSource {
-    Builtin(&'static Builtin),
+    Builtin(String),
     Wasm(PathBuf),
 }
 
@@ -99,6 +113,11 @@ pub struct PluginSpec {
     pub location: Location,
     /// Where its `config` table is (its definition when it has none).
     pub config_location: Location,
+    /// Where `builtin` or `wasm` is written.
+    pub source_location: Location,
+    /// The keys of its `config` table (and `config_files`), each with where it is written, for
+    /// checking them against the keys the plugin declares.
+    pub config_keys: Vec<(String, Location)>,
 }
 
 #[derive(Debug, Clone)]
@@ -175,6 +194,28 @@ impl GatewayConfig {
 
     /// Validate `text`, which came from `path` (used for messages and relative paths).
     pub fn parse(path: &Path, text: &str) -> Result<GatewayConfig, ConfigError> {
+        match Self::parse_lenient(path, text)? {
+            (config, issues) if issues.is_empty() => Ok(config),
+            (_, issues) => Err(ConfigError::Invalid(issues)),
+        }
+    }
+
+    /// Read `path` and validate it as far as it goes: the config built from what is valid,
+    /// with the problems found. `wicket check` loads the plugins of an invalid config too, so
+    /// that one run reports every problem, the plugins' own (config keys) included.
+    pub fn load_lenient(path: &Path) -> Result<(GatewayConfig, Vec<ConfigIssue>), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse_lenient(path, &text)
+    }
+
+    /// See `load_lenient`. Only a TOML syntax error is an `Err`.
+    pub fn parse_lenient(
+        path: &Path,
+        text: &str,
+    ) -> Result<(GatewayConfig, Vec<ConfigIssue>), ConfigError> {
         let file = Locator {
             file: path.to_path_buf(),
             text,
@@ -197,11 +238,7 @@ impl GatewayConfig {
             issues: Vec::new(),
         };
         let config = v.config(raw);
-        if v.issues.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigError::Invalid(v.issues))
-        }
+        Ok((config, v.issues))
     }
 
     pub fn plugin_index(&self, name: &str) -> Option<usize> {
@@ -462,27 +499,18 @@ impl Validator<'_> {
         let location = self.file.locate(&span);
         let raw = raw.into_inner();
         let key = format!("plugins.{name}");
-        let source = match (&raw.builtin, &raw.wasm) {
-            (Some(b), None) => match builtins::find(b.get_ref()) {
-                Some(builtin) => PluginSource::Builtin(builtin),
-                None => {
-                    let known: Vec<&str> = builtins::ALL.iter().map(|b| b.name).collect();
-                    let msg = format!(
-                        "unknown builtin {:?}; builtins are {}",
-                        b.get_ref(),
-                        known.join(", ")
-                    );
-                    self.issue(&b.span(), format!("{key}.builtin"), msg);
-                    return None;
-                }
-            },
+        let (source, source_location) = match (&raw.builtin, &raw.wasm) {
+            (Some(b), None) => (
+                PluginSource::Builtin(b.get_ref().clone()),
+                self.file.locate(&b.span()),
+            ),
             (None, Some(w)) => {
                 let path = self.base.join(w.get_ref());
                 if !path.is_file() {
                     let msg = format!("file {} does not exist", path.display());
                     self.issue(&w.span(), format!("{key}.wasm"), msg);
                 }
-                PluginSource::Wasm(path)
+                (PluginSource::Wasm(path), self.file.locate(&w.span()))
             }
             _ => {
                 let msg = "set exactly one of `builtin` and `wasm`";
@@ -490,10 +518,8 @@ impl Validator<'_> {
                 return None;
             }
         };
+        // A built-in is also granted the capabilities it declares, when it is loaded.
         let mut grants = BTreeSet::from([Capability::Log, Capability::Config]);
-        if let PluginSource::Builtin(b) = &source {
-            grants.extend(b.grants.iter().copied());
-        }
         for g in raw.grants.iter().flat_map(|g| g.get_ref()) {
             match Capability::from_name(g.get_ref()) {
                 Some(c) => {
@@ -554,8 +580,16 @@ impl Validator<'_> {
                 let span = c.span();
                 (c.into_inner(), span)
             }
-            None => (toml::Table::new(), span.clone()),
+            None => (raw::SpannedTable::new(), span.clone()),
         };
+        let mut config_keys: Vec<(String, Location)> = table
+            .keys()
+            .map(|k| (k.get_ref().clone(), self.file.locate(&k.span())))
+            .collect();
+        let table: toml::Table = table
+            .into_iter()
+            .map(|(k, v)| (k.into_inner(), v))
+            .collect();
         let mut config = serde_json::to_value(&table).expect("a TOML table is valid JSON");
         // Plugins have no filesystem: config values kept in files (a JSON Schema, a key set)
         // are read here, once, and handed over as part of the config.
@@ -574,19 +608,12 @@ impl Validator<'_> {
                         .map_err(|e| format!("{} is not valid JSON: {e}", resolved.display())),
                     _ => Ok(serde_json::Value::String(text)),
                 });
+            config_keys.push((name.clone(), self.file.locate(&path.span())));
             match value {
                 Ok(v) => {
                     config[name.as_str()] = v;
                 }
                 Err(msg) => self.issue(&path.span(), file_key, msg),
-            }
-        }
-        if let PluginSource::Builtin(b) = &source {
-            if let serde_json::Value::Object(map) = &config {
-                let keys: Vec<&str> = map.keys().map(String::as_str).collect();
-                for problem in b.check_keys(&keys) {
-                    self.issue(&table_span, format!("{key}.config"), problem);
-                }
             }
         }
         let config_json = config.to_string();
@@ -601,6 +628,8 @@ impl Validator<'_> {
             config_json,
             location,
             config_location,
+            source_location,
+            config_keys,
         })
     }
 

@@ -71,10 +71,14 @@ pub struct RawPlugin {
     pub max_uses: Option<Spanned<i64>>,
     pub cpu_ms: Option<Spanned<i64>>,
     pub memory_mb: Option<Spanned<i64>>,
-    pub config: Option<Spanned<toml::Table>>,
+    pub config: Option<Spanned<SpannedTable>>,
     /// Config keys whose values come from files: `.json` files as JSON, others as text.
     pub config_files: Option<BTreeMap<String, Spanned<String>>>,
 }
+
+/// A plugin's `config` table, each top-level key with its place in the file so a key the
+/// plugin does not take can be pointed at.
+pub type SpannedTable = BTreeMap<Spanned<String>, toml::Value>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

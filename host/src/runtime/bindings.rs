@@ -1,6 +1,7 @@
 //! Host bindings generated from `wit/`. The `filter` world is generated once; the
 //! `integration` world reuses its interfaces so both worlds share one set of host traits and
-//! resource types.
+//! resource types. The host loads each export (hooks, handler, describe, plan) on its own, so
+//! a component needs only the ones it has: `describe` and `plan` are optional.
 
 mod filter_world {
     wasmtime::component::bindgen!({
@@ -35,11 +36,15 @@ mod integration_world {
             "wicket:plugin/counters": super::filter_world::wicket::plugin::counters,
             "wicket:plugin/http": super::filter_world::wicket::plugin::http,
             "wicket:plugin/metrics": super::filter_world::wicket::plugin::metrics,
+            "wicket:plugin/description": super::filter_world::wicket::plugin::description,
         },
     });
 }
 
+pub use filter_world::exports::wicket::plugin::hooks;
 pub use filter_world::exports::wicket::plugin::hooks::Action;
-pub use filter_world::wicket::plugin::{config, counters, http, kv, log, metrics, types};
-pub use filter_world::{Filter, FilterPre};
-pub use integration_world::{Integration, IntegrationPre};
+pub use filter_world::wicket::plugin::{
+    config, counters, description, http, kv, log, metrics, types,
+};
+pub use filter_world::Filter;
+pub use integration_world::exports::wicket::plugin::handler;

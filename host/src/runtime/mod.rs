@@ -6,9 +6,12 @@
 pub mod bindings;
 pub mod builtins;
 mod cache;
+pub mod describe;
 mod host_state;
 mod plugin;
 
+pub use crate::config::Capability;
+pub use describe::{BodyUse, Description, HeaderEdits, Plan};
 pub use host_state::{HostState, PluginInfo};
 pub use plugin::{Lease, Plugin, PluginError, Verdict};
 
@@ -17,49 +20,8 @@ use crate::config::{GatewayConfig, Location, PluginSource, PluginSpec};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
-
-/// A capability a plugin can be granted: one WIT import interface each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Capability {
-    Log,
-    Config,
-    Kv,
-    Counters,
-    Http,
-    Metrics,
-}
-
-impl Capability {
-    pub const ALL: [Capability; 6] = [
-        Capability::Log,
-        Capability::Config,
-        Capability::Kv,
-        Capability::Counters,
-        Capability::Http,
-        Capability::Metrics,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Capability::Log => "log",
-            Capability::Config => "config",
-            Capability::Kv => "kv",
-            Capability::Counters => "counters",
-            Capability::Http => "http",
-            Capability::Metrics => "metrics",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Capability> {
-        Capability::ALL.into_iter().find(|c| c.name() == name)
-    }
-
-    fn bit(self) -> u8 {
-        1 << (self as u8)
-    }
-}
 
 /// What a component exports: the hooks of a filter, the handler of an integration, or both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,7 +76,16 @@ impl Runtime {
             .map(|p| p.memory_limit)
             .max()
             .unwrap_or(64 << 20);
-        let instances = config.runtime.max_instances;
+        Runtime::with_settings(&config.runtime, max_memory, services)
+    }
+
+    /// A runtime for `settings`, whose instances may use up to `max_memory` bytes each.
+    pub fn with_settings(
+        settings: &crate::config::RuntimeConfig,
+        max_memory: usize,
+        services: Arc<Services>,
+    ) -> anyhow::Result<Runtime> {
+        let instances = settings.max_instances;
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(instances)
             .total_core_instances(instances * 4)
@@ -139,90 +110,191 @@ impl Runtime {
         bindings::Filter::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
-        spawn_ticker(
-            engine.clone(),
-            config.runtime.epoch_tick,
-            ticker_stop.clone(),
-        );
+        spawn_ticker(engine.clone(), settings.epoch_tick, ticker_stop.clone());
         Ok(Runtime {
             engine,
             linker,
             services,
-            cache_dir: config.runtime.cache_dir.clone(),
+            cache_dir: settings.cache_dir.clone(),
             ticker_stop,
         })
     }
 
-    /// Compile (or load from cache) and check one plugin: its imports against its grants,
-    /// its exports, and (by calling it) its config.
-    pub async fn load(&self, spec: &PluginSpec) -> Result<Plugin, LoadError> {
-        let fail = |message: String| LoadError {
-            location: spec.location.clone(),
-            key: format!("plugins.{}", spec.name),
-            message,
+    /// Compile (or load from cache) and check one plugin: its description, its imports
+    /// against its grants, its config keys against the keys it declares, and (by calling it)
+    /// its config. Every problem found is returned, each at its place in the config.
+    pub async fn load(&self, spec: &PluginSpec) -> Result<Plugin, Vec<LoadError>> {
+        let fail = |message: String| {
+            vec![LoadError {
+                location: spec.location.clone(),
+                key: format!("plugins.{}", spec.name),
+                message,
+            }]
         };
         let bytes: std::borrow::Cow<'_, [u8]> = match &spec.source {
-            PluginSource::Builtin(b) => b.wasm.into(),
+            PluginSource::Builtin(name) => match builtins::find(name) {
+                Some(wasm) => wasm.into(),
+                None => {
+                    return Err(vec![LoadError {
+                        location: spec.source_location.clone(),
+                        key: format!("plugins.{}.builtin", spec.name),
+                        message: format!(
+                            "unknown builtin {name:?}; builtins are {}",
+                            builtins::names().join(", ")
+                        ),
+                    }])
+                }
+            },
             PluginSource::Wasm(path) => std::fs::read(path)
                 .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?
                 .into(),
         };
-        let component = cache::compile(&self.engine, &bytes, self.cache_dir.as_deref())
-            .map_err(|e| fail(format!("not a valid component: {e:#}")))?;
-        let ty = component.component_type();
-        for (name, _) in ty.imports(&self.engine) {
-            check_import(name, spec).map_err(fail)?;
+        let (pre, _) = self.prepare(&bytes).map_err(fail)?;
+        let description = self.describe(&pre, &spec.config_json).await.map_err(fail)?;
+
+        let mut grants = spec.grants.clone();
+        if matches!(spec.source, PluginSource::Builtin(_)) {
+            grants.extend(description.capabilities.iter().copied());
         }
-        let exports: Vec<String> = ty
-            .exports(&self.engine)
-            .map(|(n, _)| n.to_string())
-            .collect();
-        let is_filter = exports.iter().any(|e| e == HOOKS_EXPORT);
-        let is_integration = exports.iter().any(|e| e == HANDLER_EXPORT);
-        if !is_filter && !is_integration {
-            return Err(fail(format!(
-                "the component exports neither {HOOKS_EXPORT} (a filter) nor {HANDLER_EXPORT} \
-                 (an integration); it exports {}",
-                if exports.is_empty() {
-                    "nothing".to_string()
-                } else {
-                    exports.join(", ")
-                }
-            )));
+        let mut errors = Vec::new();
+        let component = pre.component();
+        for (name, _) in component.component_type().imports(&self.engine) {
+            if let Err(e) = check_import(name, &grants) {
+                errors.extend(fail(e));
+            }
         }
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| fail(format!("cannot link: {e:#}")))?;
+        for c in &description.capabilities {
+            if !grants.contains(c) {
+                errors.extend(fail(format!(
+                    "calls capability {:?} but is not granted it; add it to `grants`",
+                    c.name()
+                )));
+            }
+        }
+        for (location, key, message) in
+            description.check_keys(&spec.name, &spec.config_keys, &spec.config_location)
+        {
+            errors.push(LoadError {
+                location,
+                key,
+                message,
+            });
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+
         let info = Arc::new(PluginInfo {
             name: spec.name.clone(),
-            grants: spec.grants.iter().fold(0, |acc, c| acc | c.bit()),
+            grants: grants.iter().fold(0, |acc, c| acc | c.bit()),
             config_json: spec.config_json.as_str().into(),
         });
-        let plugin = Plugin::new(
-            info,
-            spec,
-            pre,
-            is_filter,
-            is_integration,
-            self.services.clone(),
-        )
-        .map_err(|e| fail(format!("{e:#}")))?;
+        let mut plugin = Plugin::new(info, spec, pre, self.services.clone());
+        plugin.description = description;
         match plugin.check_config().await {
             Ok(Ok(())) => Ok(plugin),
-            Ok(Err(reason)) => Err(LoadError {
+            Ok(Err(reason)) => Err(vec![LoadError {
                 location: spec.config_location.clone(),
                 key: format!("plugins.{}.config", spec.name),
                 message: reason,
-            }),
+            }]),
             Err(e) => Err(fail(format!("failed while checking its config: {e}"))),
         }
     }
+
+    /// Compile a component and resolve its imports; also returns what kinds of plugin its
+    /// exports make it.
+    fn prepare(&self, bytes: &[u8]) -> Result<(InstancePre<HostState>, Vec<PluginKind>), String> {
+        let component = cache::compile(&self.engine, bytes, self.cache_dir.as_deref())
+            .map_err(|e| format!("not a valid component: {e:#}"))?;
+        let kinds = kinds(&self.engine, &component)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| format!("cannot link: {e:#}"))?;
+        Ok((pre, kinds))
+    }
+
+    /// Call the component's `describe` export, on an instance of its own with only `log` and
+    /// `config` granted: a description costs nothing and calls nothing.
+    async fn describe(
+        &self,
+        pre: &InstancePre<HostState>,
+        config_json: &str,
+    ) -> Result<Description, String> {
+        if pre.component().get_export_index(None, "describe").is_none() {
+            return Ok(Description::default());
+        }
+        let info = Arc::new(PluginInfo {
+            name: "describe".into(),
+            grants: Capability::Log.bit() | Capability::Config.bit(),
+            config_json: config_json.into(),
+        });
+        let limit = Duration::from_secs(1);
+        let memory = 64 << 20;
+        let mut store = plugin::new_store(&self.engine, info, self.services.clone(), memory);
+        store.data_mut().clock.start(limit);
+        store.set_epoch_deadline(1);
+        let described = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            let describe = instance.get_typed_func::<(), (bindings::description::Description,)>(
+                &mut store, "describe",
+            )?;
+            let (d,) = describe.call_async(&mut store, ()).await?;
+            wasmtime::Result::Ok(d)
+        }
+        .await;
+        match described {
+            Ok(d) => Description::from_wit(d),
+            Err(e) => Err(format!(
+                "failed while describing itself: {}",
+                plugin::classify("describe", limit, memory, e, &store)
+            )),
+        }
+    }
+
+    /// What `wicket plugins FILE` shows: the component's kinds and description.
+    pub async fn describe_component(
+        &self,
+        bytes: &[u8],
+    ) -> Result<(Vec<PluginKind>, Description), String> {
+        let (pre, kinds) = self.prepare(bytes)?;
+        let description = self.describe(&pre, "{}").await?;
+        Ok((kinds, description))
+    }
+}
+
+/// The kinds a component's exports make it; an error when it is neither.
+fn kinds(engine: &Engine, component: &Component) -> Result<Vec<PluginKind>, String> {
+    let exports: Vec<String> = component
+        .component_type()
+        .exports(engine)
+        .map(|(n, _)| n.to_string())
+        .collect();
+    let mut kinds = Vec::new();
+    if exports.iter().any(|e| e == HOOKS_EXPORT) {
+        kinds.push(PluginKind::Filter);
+    }
+    if exports.iter().any(|e| e == HANDLER_EXPORT) {
+        kinds.push(PluginKind::Integration);
+    }
+    if kinds.is_empty() {
+        return Err(format!(
+            "the component exports neither {HOOKS_EXPORT} (a filter) nor {HANDLER_EXPORT} \
+             (an integration); it exports {}",
+            if exports.is_empty() {
+                "nothing".to_string()
+            } else {
+                exports.join(", ")
+            }
+        ));
+    }
+    Ok(kinds)
 }
 
 /// Every import must be WASI (sandboxed: no files, sockets or environment are given) or one
 /// of our capabilities that the plugin was granted.
-fn check_import(name: &str, spec: &PluginSpec) -> Result<(), String> {
+fn check_import(name: &str, grants: &std::collections::BTreeSet<Capability>) -> Result<(), String> {
     if name.starts_with("wasi:") {
         return Ok(());
     }
@@ -232,11 +304,11 @@ fn check_import(name: &str, spec: &PluginSpec) -> Result<(), String> {
         ));
     };
     let interface = rest.split('@').next().unwrap_or(rest);
-    if interface == "types" {
+    if interface == "types" || interface == "description" {
         return Ok(());
     }
     match Capability::from_name(interface) {
-        Some(c) if spec.grants.contains(&c) => Ok(()),
+        Some(c) if grants.contains(&c) => Ok(()),
         Some(c) => Err(format!(
             "imports capability {:?} ({name}) but is not granted it; add it to `grants`",
             c.name()

@@ -1,16 +1,18 @@
 //! One loaded plugin: how its instances are made (fresh per request, or from a pool of warm
-//! ones), the limits every call runs under, and the three calls the pipeline makes. Request,
+//! ones), the limits every call runs under, and the calls the pipeline makes. Request,
 //! response and context are moved into the instance's resource table for a call and moved
 //! back out after it, so nothing is copied to hand them over.
 
-use super::bindings::{Action, Filter, FilterPre, Integration, IntegrationPre};
+use super::bindings::{description as wit, handler, hooks, Action};
+use super::describe::{Description, Plan};
 use super::host_state::{HostState, PluginInfo};
 use crate::capabilities::types::{ContextData, RequestData, ResponseData};
 use crate::capabilities::Services;
 use crate::config::{Isolation, PluginSpec};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use wasmtime::component::{InstancePre, Resource};
+use wasmtime::component::{Instance, InstancePre, Resource};
 use wasmtime::{CallHook, Store, Trap, UpdateDeadline};
 
 /// Why a plugin call produced no result.
@@ -33,44 +35,40 @@ pub enum PluginError {
     },
 }
 
-/// A warm instance and how often it has served.
-struct Warm<B> {
+/// A live instance, its loaded exports, and how often it has served.
+struct Warm {
     store: Store<HostState>,
-    bindings: B,
+    instance: Instance,
+    hooks: Option<hooks::Guest>,
+    handler: Option<handler::Guest>,
     uses: u64,
 }
 
-/// The instances of one export kind (filter or integration) of a plugin.
-struct Slot<P, B> {
-    pre: P,
-    idle: Mutex<Vec<Warm<B>>>,
-}
-
-trait Instantiate<B> {
-    async fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<B>;
-}
-
-impl Instantiate<Filter> for FilterPre<HostState> {
-    async fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Filter> {
-        self.instantiate_async(store).await
-    }
-}
-
-impl Instantiate<Integration> for IntegrationPre<HostState> {
-    async fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Integration> {
-        self.instantiate_async(store).await
-    }
+/// Warm instances waiting for a request. The pool keeps at least `pool_size` and grows to the
+/// largest number ever in use at once, so a steady load never instantiates per request
+/// whatever its concurrency; the pooling allocator's `max_instances` bounds the total.
+struct Pool {
+    idle: Mutex<Vec<Warm>>,
+    in_use: AtomicUsize,
+    peak: AtomicUsize,
 }
 
 pub struct Plugin {
     pub info: Arc<PluginInfo>,
+    /// What the plugin says it is; `Description::default()` when it does not say.
+    pub description: Description,
+    /// What this configured instance does; filled in by `load` after `check-config`.
+    pub plan: Plan,
     isolation: Isolation,
     cpu_limit: Duration,
     memory_limit: usize,
     engine: wasmtime::Engine,
     services: Arc<Services>,
-    filter: Option<Slot<FilterPre<HostState>, Filter>>,
-    integration: Option<Slot<IntegrationPre<HostState>, Integration>>,
+    pre: InstancePre<HostState>,
+    hooks: Option<hooks::GuestIndices>,
+    handler: Option<handler::GuestIndices>,
+    has_plan: bool,
+    pool: Pool,
     on_request_seconds: metrics::Histogram,
     on_response_seconds: metrics::Histogram,
     handle_seconds: metrics::Histogram,
@@ -99,48 +97,40 @@ pub struct OnRequest {
 
 /// An instance reserved for the rest of one request (fresh isolation), or nothing (pooled:
 /// `on-response` takes whichever warm instance is free).
-pub struct Lease(Option<Warm<Filter>>);
+#[derive(Default)]
+pub struct Lease(Option<Warm>);
 
 impl Plugin {
     pub(super) fn new(
         info: Arc<PluginInfo>,
         spec: &PluginSpec,
         pre: InstancePre<HostState>,
-        is_filter: bool,
-        is_integration: bool,
         services: Arc<Services>,
-    ) -> anyhow::Result<Plugin> {
+    ) -> Plugin {
         let engine = pre.engine().clone();
-        let filter = if is_filter {
-            Some(Slot {
-                pre: FilterPre::new(pre.clone())?,
-                idle: Mutex::new(Vec::new()),
-            })
-        } else {
-            None
-        };
-        let integration = if is_integration {
-            Some(Slot {
-                pre: IntegrationPre::new(pre)?,
-                idle: Mutex::new(Vec::new()),
-            })
-        } else {
-            None
-        };
         let histogram = |phase: &'static str| metrics::histogram!("wicket_plugin_seconds", "plugin" => spec.name.clone(), "phase" => phase);
-        Ok(Plugin {
+        Plugin {
             info,
+            description: Description::default(),
+            plan: Plan::default(),
             isolation: spec.isolation,
             cpu_limit: spec.cpu_limit,
             memory_limit: spec.memory_limit,
             engine,
             services,
-            filter,
-            integration,
+            hooks: hooks::GuestIndices::new(&pre).ok(),
+            handler: handler::GuestIndices::new(&pre).ok(),
+            has_plan: pre.component().get_export_index(None, "plan").is_some(),
+            pre,
+            pool: Pool {
+                idle: Mutex::new(Vec::new()),
+                in_use: AtomicUsize::new(0),
+                peak: AtomicUsize::new(0),
+            },
             on_request_seconds: histogram("on_request"),
             on_response_seconds: histogram("on_response"),
             handle_seconds: histogram("handle"),
-        })
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -148,39 +138,20 @@ impl Plugin {
     }
 
     pub fn is_filter(&self) -> bool {
-        self.filter.is_some()
+        self.hooks.is_some()
     }
 
     pub fn is_integration(&self) -> bool {
-        self.integration.is_some()
+        self.handler.is_some()
     }
 
     fn new_store(&self) -> Store<HostState> {
-        let state = HostState::new(self.info.clone(), self.services.clone(), self.memory_limit);
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
-        // Past each epoch tick, either stop a plugin that has used up its time or let other
-        // requests run before it continues: a spinning plugin must not hold a worker thread.
-        // Time in host functions is not the plugin's: the clock pauses across each call out.
-        store.call_hook(|mut ctx, hook| {
-            let clock = &mut ctx.data_mut().clock;
-            match hook {
-                CallHook::CallingHost => clock.enter_host(),
-                CallHook::ReturningFromHost => clock.leave_host(),
-                CallHook::CallingWasm | CallHook::ReturningFromWasm => {}
-            }
-            Ok(())
-        });
-        store.epoch_deadline_callback(|ctx| {
-            if ctx.data().clock.over_budget() {
-                let clock = &ctx.data().clock;
-                tracing::debug!(guest = ?clock.guest_time(), "plugin over its CPU budget");
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
-        store
+        new_store(
+            &self.engine,
+            self.info.clone(),
+            self.services.clone(),
+            self.memory_limit,
+        )
     }
 
     fn begin_call(&self, store: &mut Store<HostState>, request_id: &str) {
@@ -192,73 +163,75 @@ impl Plugin {
     }
 
     fn classify(&self, err: wasmtime::Error, store: &Store<HostState>) -> PluginError {
-        let plugin = self.info.name.clone();
-        if store.data().limits.hit {
-            PluginError::OutOfMemory {
-                plugin,
-                limit: self.memory_limit,
-            }
-        } else if matches!(err.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
-            PluginError::Timeout {
-                plugin,
-                limit: self.cpu_limit,
-            }
-        } else {
-            PluginError::Trap {
-                plugin,
-                detail: format!("{err:#}"),
-            }
+        classify(
+            &self.info.name,
+            self.cpu_limit,
+            self.memory_limit,
+            err,
+            store,
+        )
+    }
+
+    async fn instantiate(&self, request_id: &str) -> Result<Warm, PluginError> {
+        let mut store = self.new_store();
+        self.begin_call(&mut store, request_id);
+        let loaded = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            let hooks = match &self.hooks {
+                Some(ix) => Some(ix.load(&mut store, &instance)?),
+                None => None,
+            };
+            let handler = match &self.handler {
+                Some(ix) => Some(ix.load(&mut store, &instance)?),
+                None => None,
+            };
+            wasmtime::Result::Ok((instance, hooks, handler))
+        }
+        .await;
+        match loaded {
+            Ok((instance, hooks, handler)) => Ok(Warm {
+                store,
+                instance,
+                hooks,
+                handler,
+                uses: 0,
+            }),
+            Err(e) => Err(match self.classify(e, &store) {
+                PluginError::Trap { plugin, detail } => PluginError::Instantiate { plugin, detail },
+                other => other,
+            }),
         }
     }
 
-    /// Run `f` on `lease` or an instance from `slot`. Afterwards a pooled instance goes back
-    /// to the pool if healthy and not worn out; with `keep`, the instance is handed back to
-    /// the caller instead (a fresh instance serves both hooks of its one request). An
-    /// instance that failed is never used again.
-    async fn with_instance<P, B, R>(
+    /// Run `f` on `lease` or a warm instance. Afterwards a pooled instance goes back to the
+    /// pool if healthy and not worn out; with `keep`, the instance is handed back to the caller
+    /// instead (a fresh instance serves both hooks of its one request). An instance that
+    /// failed is never used again.
+    async fn with_instance<R>(
         &self,
-        slot: &Slot<P, B>,
         request_id: &str,
-        lease: Option<Warm<B>>,
+        lease: Option<Warm>,
         keep: bool,
-        f: impl AsyncFnOnce(&mut Store<HostState>, &B) -> wasmtime::Result<R>,
-    ) -> Result<(R, Option<Warm<B>>), PluginError>
-    where
-        P: Instantiate<B>,
-    {
+        f: impl AsyncFnOnce(&mut Warm) -> wasmtime::Result<R>,
+    ) -> Result<(R, Option<Warm>), PluginError> {
         let pooled = match self.isolation {
             Isolation::Pooled { size, max_uses } => Some((size, max_uses)),
             Isolation::Request => None,
         };
         let warm = match (lease, pooled) {
             (Some(w), _) => Some(w),
-            (None, Some(_)) => slot.idle.lock().unwrap().pop(),
+            (None, Some(_)) => self.pool.idle.lock().unwrap().pop(),
             (None, None) => None,
         };
+        let in_use = self.pool.in_use.fetch_add(1, Ordering::Relaxed) + 1;
+        self.pool.peak.fetch_max(in_use, Ordering::Relaxed);
+        let _in_use = InUse(&self.pool.in_use);
         let mut warm = match warm {
             Some(w) => w,
-            None => {
-                let mut store = self.new_store();
-                self.begin_call(&mut store, request_id);
-                match slot.pre.instantiate(&mut store).await {
-                    Ok(bindings) => Warm {
-                        store,
-                        bindings,
-                        uses: 0,
-                    },
-                    Err(e) => {
-                        return Err(match self.classify(e, &store) {
-                            PluginError::Trap { plugin, detail } => {
-                                PluginError::Instantiate { plugin, detail }
-                            }
-                            other => other,
-                        })
-                    }
-                }
-            }
+            None => self.instantiate(request_id).await?,
         };
         self.begin_call(&mut warm.store, request_id);
-        let result = f(&mut warm.store, &warm.bindings).await;
+        let result = f(&mut warm).await;
         match result {
             Ok(r) => {
                 warm.uses += 1;
@@ -267,8 +240,9 @@ impl Plugin {
                 }
                 if let Some((size, max_uses)) = pooled {
                     if warm.uses < max_uses {
-                        let mut idle = slot.idle.lock().unwrap();
-                        if idle.len() < size {
+                        let keep_idle = size.max(self.pool.peak.load(Ordering::Relaxed));
+                        let mut idle = self.pool.idle.lock().unwrap();
+                        if idle.len() < keep_idle {
                             idle.push(warm);
                         }
                     }
@@ -287,29 +261,41 @@ impl Plugin {
         }
     }
 
-    /// Ask the plugin whether its config is usable (its `check-config` export). Runs on a
-    /// fresh instance; a pooled plugin keeps that instance, warm, for the first request.
-    pub async fn check_config(&self) -> Result<Result<(), String>, PluginError> {
-        if let Some(slot) = &self.filter {
-            let out = self
-                .with_instance(slot, "load", None, false, async |store, b: &Filter| {
-                    b.wicket_plugin_hooks().call_check_config(&mut *store).await
-                })
-                .await?;
-            return Ok(out.0);
-        }
-        let slot = self
-            .integration
-            .as_ref()
-            .expect("a plugin exports hooks or a handler");
-        let out = self
-            .with_instance(slot, "load", None, false, async |store, b: &Integration| {
-                b.wicket_plugin_handler()
-                    .call_check_config(&mut *store)
-                    .await
+    /// Ask the plugin whether its config is usable (its `check-config` export) and, when it
+    /// is, what it will do with it (its `plan` export). Runs on a fresh instance; a pooled
+    /// plugin keeps that instance, warm, for the first request.
+    pub(super) async fn check_config(&mut self) -> Result<Result<(), String>, PluginError> {
+        let has_plan = self.has_plan;
+        let (out, _) = self
+            .with_instance("load", None, false, async |warm: &mut Warm| {
+                let checked = match (&warm.hooks, &warm.handler) {
+                    (Some(h), _) => h.call_check_config(&mut warm.store).await?,
+                    (None, Some(h)) => h.call_check_config(&mut warm.store).await?,
+                    (None, None) => Ok(()),
+                };
+                if checked.is_err() || !has_plan {
+                    return Ok((checked, None));
+                }
+                let plan = warm
+                    .instance
+                    .get_typed_func::<(), (wit::InstancePlan,)>(&mut warm.store, "plan")?;
+                let (plan,) = plan.call_async(&mut warm.store, ()).await?;
+                Ok((checked, Some(plan)))
             })
             .await?;
-        Ok(out.0)
+        let (checked, plan) = out;
+        if let Some(plan) = plan {
+            match Plan::from_wit(plan) {
+                Ok(p) => self.plan = p,
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        if !self.is_filter() {
+            // Hooks an integration does not have are never called.
+            self.plan.on_request = false;
+            self.plan.on_response = false;
+        }
+        Ok(checked)
     }
 
     /// The filter's `on-request` hook.
@@ -319,36 +305,27 @@ impl Plugin {
         req: RequestData,
         ctx: ContextData,
     ) -> Result<OnRequest, PluginError> {
-        let slot = self
-            .filter
-            .as_ref()
-            .expect("routes use only plugins that export hooks");
         let started = Instant::now();
         let keep = self.isolation == Isolation::Request;
         let out = self
-            .with_instance(
-                slot,
-                request_id,
-                None,
-                keep,
-                async |store, bindings: &Filter| {
-                    let req_r = store.data_mut().table.push(req)?;
-                    let ctx_r = store.data_mut().table.push(ctx)?;
-                    let action = bindings
-                        .wicket_plugin_hooks()
-                        .call_on_request(&mut *store, borrow(&req_r), borrow(&ctx_r))
-                        .await?;
-                    let table = &mut store.data_mut().table;
-                    let req = table.delete(req_r)?;
-                    let ctx = table.delete(ctx_r)?;
-                    let action = match action {
-                        Ok(Action::Continue) => Ok(None),
-                        Ok(Action::Respond(r)) => Ok(Some(table.delete(r)?)),
-                        Err(e) => Err(e),
-                    };
-                    Ok((req, ctx, action))
-                },
-            )
+            .with_instance(request_id, None, keep, async |warm: &mut Warm| {
+                let hooks = warm.hooks.as_ref().expect("routes use filters as filters");
+                let store = &mut warm.store;
+                let req_r = store.data_mut().table.push(req)?;
+                let ctx_r = store.data_mut().table.push(ctx)?;
+                let action = hooks
+                    .call_on_request(&mut *store, borrow(&req_r), borrow(&ctx_r))
+                    .await?;
+                let table = &mut store.data_mut().table;
+                let req = table.delete(req_r)?;
+                let ctx = table.delete(ctx_r)?;
+                let action = match action {
+                    Ok(Action::Continue) => Ok(None),
+                    Ok(Action::Respond(r)) => Ok(Some(table.delete(r)?)),
+                    Err(e) => Err(e),
+                };
+                Ok((req, ctx, action))
+            })
             .await;
         self.on_request_seconds
             .record(started.elapsed().as_secs_f64());
@@ -375,39 +352,25 @@ impl Plugin {
         resp: ResponseData,
         ctx: ContextData,
     ) -> Result<(RequestData, ResponseData, ContextData), PluginError> {
-        let slot = self
-            .filter
-            .as_ref()
-            .expect("routes use only plugins that export hooks");
         let started = Instant::now();
         let out = self
-            .with_instance(
-                slot,
-                request_id,
-                lease.0,
-                false,
-                async |store, bindings: &Filter| {
-                    let req_r = store.data_mut().table.push(req)?;
-                    let resp_r = store.data_mut().table.push(resp)?;
-                    let ctx_r = store.data_mut().table.push(ctx)?;
-                    let result = bindings
-                        .wicket_plugin_hooks()
-                        .call_on_response(
-                            &mut *store,
-                            borrow(&req_r),
-                            borrow(&resp_r),
-                            borrow(&ctx_r),
-                        )
-                        .await?;
-                    let table = &mut store.data_mut().table;
-                    let parts = (
-                        table.delete(req_r)?,
-                        table.delete(resp_r)?,
-                        table.delete(ctx_r)?,
-                    );
-                    Ok(result.map(|()| parts))
-                },
-            )
+            .with_instance(request_id, lease.0, false, async |warm: &mut Warm| {
+                let hooks = warm.hooks.as_ref().expect("routes use filters as filters");
+                let store = &mut warm.store;
+                let req_r = store.data_mut().table.push(req)?;
+                let resp_r = store.data_mut().table.push(resp)?;
+                let ctx_r = store.data_mut().table.push(ctx)?;
+                let result = hooks
+                    .call_on_response(&mut *store, borrow(&req_r), borrow(&resp_r), borrow(&ctx_r))
+                    .await?;
+                let table = &mut store.data_mut().table;
+                let parts = (
+                    table.delete(req_r)?,
+                    table.delete(resp_r)?,
+                    table.delete(ctx_r)?,
+                );
+                Ok(result.map(|()| parts))
+            })
             .await;
         self.on_response_seconds
             .record(started.elapsed().as_secs_f64());
@@ -422,38 +385,101 @@ impl Plugin {
         req: RequestData,
         ctx: ContextData,
     ) -> Result<(RequestData, ContextData, Result<ResponseData, PluginError>), PluginError> {
-        let slot = self
-            .integration
-            .as_ref()
-            .expect("routes use only integrations that export the handler");
         let started = Instant::now();
         let out = self
-            .with_instance(
-                slot,
-                request_id,
-                None,
-                false,
-                async |store, bindings: &Integration| {
-                    let req_r = store.data_mut().table.push(req)?;
-                    let ctx_r = store.data_mut().table.push(ctx)?;
-                    let result = bindings
-                        .wicket_plugin_handler()
-                        .call_handle(&mut *store, borrow(&req_r), borrow(&ctx_r))
-                        .await?;
-                    let table = &mut store.data_mut().table;
-                    let req = table.delete(req_r)?;
-                    let ctx = table.delete(ctx_r)?;
-                    let result = match result {
-                        Ok(resp) => Ok(table.delete(resp)?),
-                        Err(e) => Err(e),
-                    };
-                    Ok((req, ctx, result))
-                },
-            )
+            .with_instance(request_id, None, false, async |warm: &mut Warm| {
+                let handler = warm
+                    .handler
+                    .as_ref()
+                    .expect("routes use integrations as integrations");
+                let store = &mut warm.store;
+                let req_r = store.data_mut().table.push(req)?;
+                let ctx_r = store.data_mut().table.push(ctx)?;
+                let result = handler
+                    .call_handle(&mut *store, borrow(&req_r), borrow(&ctx_r))
+                    .await?;
+                let table = &mut store.data_mut().table;
+                let req = table.delete(req_r)?;
+                let ctx = table.delete(ctx_r)?;
+                let result = match result {
+                    Ok(resp) => Ok(table.delete(resp)?),
+                    Err(e) => Err(e),
+                };
+                Ok((req, ctx, result))
+            })
             .await;
         self.handle_seconds.record(started.elapsed().as_secs_f64());
         let ((req, ctx, result), _) = out?;
         Ok((req, ctx, result.map_err(|e| self.plugin_error(e))))
+    }
+}
+
+/// Counts an instance in use until dropped, whatever way the call ends.
+struct InUse<'a>(&'a AtomicUsize);
+
+impl Drop for InUse<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A store for one instance of a plugin, with its limits and CPU accounting.
+pub(super) fn new_store(
+    engine: &wasmtime::Engine,
+    info: Arc<PluginInfo>,
+    services: Arc<Services>,
+    memory_limit: usize,
+) -> Store<HostState> {
+    let state = HostState::new(info, services, memory_limit);
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limits);
+    // Past each epoch tick, either stop a plugin that has used up its time or let other
+    // requests run before it continues: a spinning plugin must not hold a worker thread.
+    // Time in host functions is not the plugin's: the clock pauses across each call out.
+    store.call_hook(|mut ctx, hook| {
+        let clock = &mut ctx.data_mut().clock;
+        match hook {
+            CallHook::CallingHost => clock.enter_host(),
+            CallHook::ReturningFromHost => clock.leave_host(),
+            CallHook::CallingWasm | CallHook::ReturningFromWasm => {}
+        }
+        Ok(())
+    });
+    store.epoch_deadline_callback(|ctx| {
+        if ctx.data().clock.over_budget() {
+            let clock = &ctx.data().clock;
+            tracing::debug!(guest = ?clock.guest_time(), "plugin over its CPU budget");
+            Ok(UpdateDeadline::Interrupt)
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    store
+}
+
+pub(super) fn classify(
+    plugin: &str,
+    cpu_limit: Duration,
+    memory_limit: usize,
+    err: wasmtime::Error,
+    store: &Store<HostState>,
+) -> PluginError {
+    let plugin = plugin.to_string();
+    if store.data().limits.hit {
+        PluginError::OutOfMemory {
+            plugin,
+            limit: memory_limit,
+        }
+    } else if matches!(err.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+        PluginError::Timeout {
+            plugin,
+            limit: cpu_limit,
+        }
+    } else {
+        PluginError::Trap {
+            plugin,
+            detail: format!("{err:#}"),
+        }
     }
 }
 

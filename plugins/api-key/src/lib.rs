@@ -26,11 +26,13 @@ use wicket_plugin_sdk::header::is_header_name;
 use wicket_plugin_sdk::{export_filter, Action, Config, Context, Error, Filter, Request};
 
 /// The plugin's `config` table.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, wicket_plugin_sdk::ConfigKeys)]
 #[serde(deny_unknown_fields)]
 struct Settings {
+    /// request header holding the key, default x-api-key
     #[serde(default = "default_header")]
     header: String,
+    /// [{ key_sha256 = "<hex SHA-256 of the key>", principal = "...", plan = "..." }]; plan is optional
     keys: Vec<KeySettings>,
 }
 
@@ -138,6 +140,16 @@ impl ApiKey {
 }
 
 impl Filter for ApiKey {
+    fn describe() -> wicket_plugin_sdk::Description {
+        wicket_plugin_sdk::Description::new("admits requests carrying a known API key (403 Forbidden otherwise); sets principal, usage_plan")
+            .config::<Settings>().auth()
+    }
+
+    /// Headers only, on the way in.
+    fn plan(&self) -> wicket_plugin_sdk::Plan {
+        wicket_plugin_sdk::Plan::default().on_response(false)
+    }
+
     fn new(config: Config) -> Result<Self, String> {
         ApiKey::from_config(&config)
     }

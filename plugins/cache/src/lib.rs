@@ -302,6 +302,17 @@ impl Cache {
 }
 
 impl Filter for Cache {
+    fn describe() -> wicket_plugin_sdk::Description {
+        wicket_plugin_sdk::Description::new("caches integration responses in kv (X-Cache: Hit | Miss), shared through Redis; hits answer before the integration")
+            .config::<settings::Raw>()
+            .capabilities(&["kv", "metrics"]).answers_from_store()
+    }
+
+    /// A miss stores the response, body included.
+    fn plan(&self) -> wicket_plugin_sdk::Plan {
+        wicket_plugin_sdk::Plan::default().response_body(wicket_plugin_sdk::BodyUse::Whole)
+    }
+
     fn new(config: Config) -> Result<Self, String> {
         Ok(Self {
             s: Settings::from_config(&config)?,

@@ -11,25 +11,34 @@ pub const MAX_ENTRY_BYTES: u64 = 16 << 20;
 const MAX_WAIT_MS: u64 = 10_000;
 const MAX_SETTLE_MS: u64 = 100;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, wicket_plugin_sdk::ConfigKeys)]
 #[serde(deny_unknown_fields)]
-struct Raw {
+pub(crate) struct Raw {
+    /// seconds an entry lives, 1 to 3600, default 300 (less when the response's s-maxage/max-age says so)
     #[serde(default = "default_ttl")]
     ttl_s: u64,
+    /// methods cached, default [GET, HEAD] (GET, HEAD, OPTIONS only)
     #[serde(default = "default_methods")]
     methods: Vec<String>,
+    /// response statuses stored, default [200]
     #[serde(default = "default_statuses")]
     statuses: Vec<u16>,
+    /// query parameters that are part of the key (others are ignored), or ["*"] for the whole query
     #[serde(default)]
     key_query: Vec<String>,
+    /// request headers that are part of the key; a response that Varies on another header is not stored
     #[serde(default)]
     key_headers: Vec<String>,
+    /// one entry per caller (context principal), default false
     #[serde(default)]
     key_principal: bool,
+    /// larger entries (status, headers, body) are not stored, default 1048576, at most 16 MiB
     #[serde(default = "default_max_entry")]
     max_entry_bytes: u64,
+    /// who may refresh an entry with Cache-Control: max-age=0: false (default), true, or { scopes, principals, usage_plans, context }
     #[serde(default)]
     invalidation: ContextRule,
+    /// concurrent misses wait for one fetch: { wait_ms = 40, settle_ms = 5 } (default), or false; waiting counts towards cpu_ms
     #[serde(default)]
     coalesce: Option<RawCoalesce>,
 }

@@ -35,18 +35,24 @@ use wicket_plugin_sdk::header::{is_header_name, list_contains, list_items};
 use wicket_plugin_sdk::{export_filter, Action, Config, Context, Error, Filter, Request, Response};
 
 /// The plugin's `config` table.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, wicket_plugin_sdk::ConfigKeys)]
 #[serde(deny_unknown_fields)]
 struct Settings {
+    /// ["https://app.example.com", "https://*.example.com" (any subdomain), or "*"]; other origins get no CORS headers
     allow_origins: Vec<String>,
+    /// methods a preflight may ask for, default [GET, HEAD, POST, PUT, PATCH, DELETE]; "*" allows any
     #[serde(default = "default_methods")]
     allow_methods: Vec<String>,
+    /// request headers a preflight may ask for, default none; "*" allows any
     #[serde(default)]
     allow_headers: Vec<String>,
+    /// response headers scripts may read (Access-Control-Expose-Headers)
     #[serde(default)]
     expose_headers: Vec<String>,
+    /// send Access-Control-Allow-Credentials: true, default false; not with the origin "*"
     #[serde(default)]
     allow_credentials: bool,
+    /// seconds browsers may cache a preflight answer (Access-Control-Max-Age)
     #[serde(default)]
     max_age: Option<u32>,
 }
@@ -356,6 +362,11 @@ fn add_vary(resp: &Response, items: &str) -> Result<(), Error> {
 }
 
 impl Filter for Cors {
+    fn describe() -> wicket_plugin_sdk::Description {
+        wicket_plugin_sdk::Description::new("answers CORS preflights (204, or 403 for a refused one) and adds CORS headers to responses of allowed origins")
+            .config::<Settings>()
+    }
+
     fn new(config: Config) -> Result<Self, String> {
         Cors::from_config(&config)
     }

@@ -5,14 +5,25 @@
   `python.seen = "yes"` and continues.
 * on-response: sets the response header `x-python` to the config key `greeting`
   (default `"hello"`).
+* describe / plan: what `wicket plugins` lists and `wicket check` checks, as a Rust plugin's
+  SDK derives it: a summary, the one config key, no body needed.
 """
 
 import json
 
 from componentize_py_types import Err
+import wit_world
 from wit_world import exports
 from wit_world.exports.hooks import Action, Action_Continue, Action_Respond
 from wit_world.imports import config, log
+from wit_world.imports.description import (
+    BodyUse,
+    ConfigKey,
+    Description,
+    InstancePlan,
+    Roles,
+    ValueKind,
+)
 from wit_world.imports.types import Context, Request, Response
 
 _greeting = None
@@ -57,3 +68,31 @@ class Hooks(exports.Hooks):
 
     def on_response(self, req: Request, resp: Response, ctx: Context) -> None:
         resp.set_header("x-python", greeting())
+
+
+class WitWorld(wit_world.WitWorld):
+    def describe(self) -> Description:
+        return Description(
+            summary="blocks requests marked x-python-block and greets every response",
+            capabilities=[],
+            config_keys=[
+                ConfigKey(
+                    name="greeting",
+                    kind=ValueKind.STRING,
+                    required=False,
+                    doc='value of the x-python response header, default "hello"',
+                )
+            ],
+            roles=Roles(0),
+        )
+
+    def plan(self) -> InstancePlan:
+        return InstancePlan(
+            on_request=True,
+            on_response=True,
+            request_body=BodyUse.NONE,
+            response_body=BodyUse.NONE,
+            request_headers=None,
+            response_headers=None,
+            forward=None,
+        )

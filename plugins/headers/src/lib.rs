@@ -21,11 +21,13 @@ use wicket_plugin_sdk::template::render_template_with;
 use wicket_plugin_sdk::{export_filter, Action, Config, Context, Error, Filter, Request, Response};
 
 /// The plugin's `config` table.
-#[derive(Debug, Default, Deserialize, PartialEq)]
+#[derive(Debug, Default, Deserialize, PartialEq, wicket_plugin_sdk::ConfigKeys)]
 #[serde(deny_unknown_fields)]
 struct Settings {
+    /// { set = { name = "value template" }, remove = ["name"] } applied before the integration
     #[serde(default)]
     request: Edits,
+    /// the same for the response, applied on the way out
     #[serde(default)]
     response: Edits,
 }
@@ -141,6 +143,29 @@ struct Headers {
 }
 
 impl Filter for Headers {
+    fn describe() -> wicket_plugin_sdk::Description {
+        wicket_plugin_sdk::Description::new("sets and removes request and response headers")
+            .config::<Settings>()
+    }
+
+    /// Fixed edits: the host applies them itself, and skips a side with nothing to do.
+    fn plan(&self) -> wicket_plugin_sdk::Plan {
+        let edits = |e: &Edits| wicket_plugin_sdk::HeaderEdits {
+            remove: e.remove.0.clone(),
+            set: e.set.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        };
+        let mut plan = wicket_plugin_sdk::Plan::default()
+            .on_request(false)
+            .on_response(false);
+        if !self.settings.request.is_empty() {
+            plan = plan.request_headers(edits(&self.settings.request));
+        }
+        if !self.settings.response.is_empty() {
+            plan = plan.response_headers(edits(&self.settings.response));
+        }
+        plan
+    }
+
     fn new(config: Config) -> Result<Self, String> {
         Ok(Self {
             settings: Settings::from_config(&config)?,

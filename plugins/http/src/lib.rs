@@ -25,10 +25,12 @@ use wicket_plugin_sdk::{
 };
 
 /// The plugin's `config` table.
-#[derive(Debug, Deserialize, PartialEq)]
+#[derive(Debug, Deserialize, PartialEq, wicket_plugin_sdk::ConfigKeys)]
 #[serde(deny_unknown_fields)]
 struct Settings {
+    /// backend URL; {name} is replaced by the path parameter `name`, the client's query string is appended
     url: String,
+    /// time for the whole backend response, default 29000; past it the client gets 504
     #[serde(default = "default_timeout_ms")]
     timeout_ms: u32,
 }
@@ -72,6 +74,22 @@ struct HttpIntegration {
 }
 
 impl Integration for HttpIntegration {
+    fn describe() -> wicket_plugin_sdk::Description {
+        wicket_plugin_sdk::Description::new(
+            "proxies to an HTTP backend through pooled keep-alive connections",
+        )
+        .config::<Settings>()
+        .capabilities(&["http"])
+    }
+
+    /// The whole behaviour is a forward: the host runs it without calling into the plugin.
+    fn plan(&self) -> wicket_plugin_sdk::Plan {
+        wicket_plugin_sdk::Plan::default().forward(wicket_plugin_sdk::Forward {
+            url: self.settings.url.clone(),
+            timeout_ms: self.settings.timeout_ms,
+        })
+    }
+
     fn new(config: Config) -> Result<Self, String> {
         Ok(Self {
             settings: Settings::from_config(&config)?,

@@ -35,16 +35,22 @@ use wicket_plugin_sdk::{
 };
 
 /// The plugin's `config` table.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, wicket_plugin_sdk::ConfigKeys)]
 #[serde(deny_unknown_fields)]
 struct Settings {
+    /// the authorization server's introspection endpoint
     introspection_url: String,
+    /// the gateway's client id (HTTP Basic to the endpoint)
     client_id: String,
+    /// the gateway's client secret
     client_secret: String,
+    /// answers are cached per token hash until exp, at most this long, default 60
     #[serde(default = "default_cache_ttl_s")]
     cache_ttl_s: u64,
+    /// time for one introspection call, default 1500; a failure gives 401
     #[serde(default = "default_timeout_ms")]
     timeout_ms: u64,
+    /// scopes the token must hold; missing ones give 403 insufficient_scope
     #[serde(default)]
     required_scopes: Vec<String>,
 }
@@ -262,6 +268,17 @@ impl Introspect {
 }
 
 impl Filter for Introspect {
+    fn describe() -> wicket_plugin_sdk::Description {
+        wicket_plugin_sdk::Description::new("admits opaque OAuth2 tokens the authorization server says are active (RFC 7662); sets principal, scopes")
+            .config::<Settings>()
+            .capabilities(&["http", "kv"]).auth()
+    }
+
+    /// Headers only, on the way in.
+    fn plan(&self) -> wicket_plugin_sdk::Plan {
+        wicket_plugin_sdk::Plan::default().on_response(false)
+    }
+
     fn new(config: Config) -> Result<Self, String> {
         Introspect::from_config(&config)
     }

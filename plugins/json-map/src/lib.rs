@@ -98,11 +98,13 @@ struct ParamSettings {
     remove: Vec<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, wicket_plugin_sdk::ConfigKeys)]
 #[serde(deny_unknown_fields)]
 struct Settings {
+    /// { body = "jq program", headers = { set = { name = "jq" }, rename = { old = "new" }, remove = ["name"] }, query = { the same } }; programs see the body as . and $ctx, $params, $query, $headers, $method, $path
     #[serde(default)]
     request: RequestSettings,
+    /// { body = "jq program", headers = { set, rename, remove } } applied on the way out; also $status and $response_headers
     #[serde(default)]
     response: ResponseSettings,
 }
@@ -500,6 +502,22 @@ fn apply_query(query: &mut Query, map: &ParamMap, sets: Vec<(String, String)>) {
 }
 
 impl Filter for JsonMap {
+    fn describe() -> wicket_plugin_sdk::Description {
+        wicket_plugin_sdk::Description::new("reshapes JSON bodies with jq programs and maps headers and query parameters (set from jq expressions, rename, remove)")
+            .config::<Settings>()
+    }
+
+    /// A side with a body program reads that body whole.
+    fn plan(&self) -> wicket_plugin_sdk::Plan {
+        let body = |side: &Side| match side.body {
+            Some(_) => wicket_plugin_sdk::BodyUse::Whole,
+            None => wicket_plugin_sdk::BodyUse::None,
+        };
+        wicket_plugin_sdk::Plan::default()
+            .request_body(body(&self.request))
+            .response_body(body(&self.response))
+    }
+
     fn new(config: Config) -> Result<Self, String> {
         JsonMap::from_config(&config)
     }

@@ -56,33 +56,46 @@ use claims::{ClaimError, Policy};
 use jws::{Alg, Jwk, JwsError, Keys};
 
 /// The plugin's `config` table.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, wicket_plugin_sdk::ConfigKeys)]
 #[serde(deny_unknown_fields)]
 struct Settings {
+    /// URL of the issuer's JWKS, fetched through http, cached and shared through kv
     #[serde(default)]
     jwks_url: Option<String>,
+    /// the JWKS inline instead ({ keys = [...] } or its JSON text)
     #[serde(default)]
     jwks: Option<Value>,
+    /// shared secret (>= 32 bytes) enabling HS256; HS256 never uses a public key
     #[serde(default)]
     hs_secret: Option<String>,
+    /// required iss claim
     #[serde(default)]
     issuer: Option<String>,
+    /// accepted aud value, a string or a list
     #[serde(default)]
     audience: Option<OneOrMany>,
+    /// scopes the token must hold (scope or scp claim); missing ones give 403 insufficient_scope
     #[serde(default)]
     required_scopes: Vec<String>,
+    /// clock leeway for exp, nbf and iat, default 60
     #[serde(default = "default_leeway_s")]
     leeway_s: u64,
+    /// table of claim -> request header set for the integration (client values removed)
     #[serde(default)]
     claims_to_headers: BTreeMap<String, String>,
+    /// accepted algorithms, default RS256/384/512 PS256/384/512 ES256 ES384 EdDSA (+HS256 with hs_secret)
     #[serde(default)]
     algorithms: Option<Vec<String>>,
+    /// how long a fetched JWKS is used, default 300
     #[serde(default = "default_jwks_cache_ttl_s")]
     jwks_cache_ttl_s: u64,
+    /// at most one refetch for an unknown kid per this many seconds, default 30
     #[serde(default = "default_min_refresh_s")]
     min_refresh_s: u64,
+    /// time for one JWKS fetch, default 1500
     #[serde(default = "default_jwks_timeout_ms")]
     jwks_timeout_ms: u64,
+    /// largest JWKS accepted, default 150000
     #[serde(default = "default_jwks_max_bytes")]
     jwks_max_bytes: usize,
 }
@@ -513,6 +526,17 @@ fn claim_text(value: &Value) -> String {
 }
 
 impl Filter for Jwt {
+    fn describe() -> wicket_plugin_sdk::Description {
+        wicket_plugin_sdk::Description::new("admits OAuth2 bearer JWTs verified against a JWKS (401/403 per RFC 6750); sets principal, scopes")
+            .config::<Settings>()
+            .capabilities(&["http", "kv", "counters"]).auth()
+    }
+
+    /// Headers only, on the way in.
+    fn plan(&self) -> wicket_plugin_sdk::Plan {
+        wicket_plugin_sdk::Plan::default().on_response(false)
+    }
+
     fn new(config: Config) -> Result<Self, String> {
         Jwt::from_config(&config)
     }

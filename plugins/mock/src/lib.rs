@@ -22,13 +22,16 @@ use wicket_plugin_sdk::{
 };
 
 /// The plugin's `config` table.
-#[derive(Debug, Deserialize, PartialEq)]
+#[derive(Debug, Deserialize, PartialEq, wicket_plugin_sdk::ConfigKeys)]
 #[serde(deny_unknown_fields)]
 struct Settings {
+    /// status code, default 200
     #[serde(default = "default_status")]
     status: u16,
+    /// table of header name -> value template ({request_id}, {param.NAME}, any context key)
     #[serde(default)]
     headers: BTreeMap<String, String>,
+    /// a string template sent as text, or any other value sent as JSON
     #[serde(default)]
     body: Option<Value>,
 }
@@ -108,6 +111,10 @@ impl Mock {
 }
 
 impl Integration for Mock {
+    fn describe() -> wicket_plugin_sdk::Description {
+        wicket_plugin_sdk::Description::new("answers with a fixed response").config::<Settings>()
+    }
+
     fn new(config: Config) -> Result<Self, String> {
         Mock::from_config(&config)
     }

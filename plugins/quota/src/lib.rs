@@ -164,6 +164,12 @@ fn remember(ctx: &Context, status: Status) {
 }
 
 impl Filter for Quota {
+    fn describe() -> wicket_plugin_sdk::Description {
+        wicket_plugin_sdk::Description::new("token-bucket rate limits and day/week/month quotas per caller (429 with Retry-After and RateLimit-* headers); state in counters, shared through Redis")
+            .config::<settings::Settings>()
+            .capabilities(&["counters"])
+    }
+
     fn new(config: Config) -> Result<Self, String> {
         let limits = Limits::from_config(&config)?;
         let has_plans = limits.limits.iter().any(|l| !l.plans.is_empty());

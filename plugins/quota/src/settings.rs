@@ -12,19 +12,27 @@ use crate::period::Period;
 const MAX_RATE: f64 = 1e9;
 const MAX_BURST: u64 = 1 << 40;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, wicket_plugin_sdk::ConfigKeys)]
 #[serde(deny_unknown_fields)]
-struct Settings {
+pub(crate) struct Settings {
+    /// whose requests count together: principal, usage_plan, client_ip (default), route, header:NAME, query:NAME, context:KEY, or a list of these
     by: Option<Sources>,
+    /// token bucket refill, requests per second
     rate: Option<f64>,
+    /// token bucket size, default the rate rounded up
     burst: Option<u64>,
+    /// { limit = 10000, period = "day" } (minute, hour, day, week, month; UTC calendar periods, weeks start Monday), or a list of them
     quota: Option<Quotas>,
+    /// { gold = { rate = 100, burst = 200, quota = {...} } }: replaces rate/burst/quota for callers whose usage_plan is listed
     #[serde(default)]
     plans: BTreeMap<String, PolicySettings>,
+    /// further limits, all enforced: [{ name, by, rate, burst, quota, plans }]
     #[serde(default)]
     limits: Vec<LimitSettings>,
+    /// when the state backend fails: "local" (default; same limits in each plugin instance's memory), "allow", or "deny" (503)
     #[serde(default)]
     on_backend_error: OnBackendError,
+    /// add RateLimit-Limit/-Remaining/-Reset to admitted responses, default true
     #[serde(default = "yes")]
     headers: bool,
 }

@@ -47,21 +47,29 @@ use wicket_plugin_sdk::{export_filter, Action, Config, Context, Error, Filter, R
 use verify::{Credential, Message, Refusal, Verifier};
 
 /// The plugin's `config` table.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, wicket_plugin_sdk::ConfigKeys)]
 #[serde(deny_unknown_fields)]
 struct Settings {
+    /// [{ access_key = "...", secret_key = "...", principal = "..." }]: the key pairs accepted
     credentials: Vec<CredentialSettings>,
+    /// region the credential scope must name
     region: String,
+    /// service the credential scope must name, default execute-api
     #[serde(default = "default_service")]
     service: String,
+    /// how far X-Amz-Date may be from the clock, default 300
     #[serde(default = "default_max_skew_s")]
     max_skew_s: u64,
+    /// accept X-Amz-Content-Sha256: UNSIGNED-PAYLOAD with a body, default false
     #[serde(default)]
     allow_unsigned_payload: bool,
+    /// the signer normalized the path (dot segments, empty segments), default true (false for s3)
     #[serde(default)]
     normalize_path: Option<bool>,
+    /// the signer URI-encoded the path once more, default true (false for s3)
     #[serde(default)]
     double_encode_path: Option<bool>,
+    /// RFC 3339 time to verify at instead of the clock; for replaying test suites only
     #[serde(default)]
     fixed_time: Option<String>,
 }
@@ -191,6 +199,18 @@ impl Message for Incoming<'_> {
 }
 
 impl Filter for SigV4 {
+    fn describe() -> wicket_plugin_sdk::Description {
+        wicket_plugin_sdk::Description::new("admits requests signed with AWS Signature Version 4 (header or presigned URL); sets principal")
+            .config::<Settings>().auth()
+    }
+
+    /// The payload hash covers the body; nothing happens on the way out.
+    fn plan(&self) -> wicket_plugin_sdk::Plan {
+        wicket_plugin_sdk::Plan::default()
+            .on_response(false)
+            .request_body(wicket_plugin_sdk::BodyUse::Whole)
+    }
+
     fn new(config: Config) -> Result<Self, String> {
         let plugin = SigV4::from_config(&config)?;
         if let Some(t) = &plugin.fixed_time {

@@ -39,21 +39,28 @@ use wicket_plugin_sdk::query::Query;
 use wicket_plugin_sdk::{export_filter, Action, Config, Context, Error, Filter, Request};
 
 /// The plugin's `config` table.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, wicket_plugin_sdk::ConfigKeys)]
 #[serde(deny_unknown_fields)]
 struct Settings {
+    /// the JSON Schema (draft 2020-12), inline; self-contained (local $ref and $defs only)
     #[serde(default)]
     schema: Option<Value>,
+    /// also check `format` (email, date-time, uuid, ...), default false
     #[serde(default)]
     validate_formats: bool,
+    /// methods whose body is validated, default [POST, PUT, PATCH]
     #[serde(default = "default_body_methods")]
     body_methods: Vec<String>,
+    /// an empty body is a violation, default true
     #[serde(default = "default_true")]
     body_required: bool,
+    /// query parameters that must be present
     #[serde(default)]
     required_query: Vec<String>,
+    /// headers that must be present
     #[serde(default)]
     required_headers: Vec<String>,
+    /// violations listed at most, default 10
     #[serde(default = "default_max_errors")]
     max_errors: usize,
 }
@@ -231,6 +238,23 @@ impl Validate {
 }
 
 impl Filter for Validate {
+    fn describe() -> wicket_plugin_sdk::Description {
+        wicket_plugin_sdk::Description::new("refuses requests whose JSON body breaks a JSON Schema (2020-12) or that lack required query parameters or headers: 400 with the list of violations")
+            .config::<Settings>()
+    }
+
+    /// The body is read only when a schema checks it; nothing happens on the way out.
+    fn plan(&self) -> wicket_plugin_sdk::Plan {
+        let body = if self.schema.is_some() || self.body_required {
+            wicket_plugin_sdk::BodyUse::Whole
+        } else {
+            wicket_plugin_sdk::BodyUse::None
+        };
+        wicket_plugin_sdk::Plan::default()
+            .on_response(false)
+            .request_body(body)
+    }
+
     fn new(config: Config) -> Result<Self, String> {
         Validate::from_config(&config)
     }

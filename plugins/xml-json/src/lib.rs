@@ -75,39 +75,55 @@ enum Direction {
 }
 
 /// The plugin's `config` table.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, wicket_plugin_sdk::ConfigKeys)]
 #[serde(deny_unknown_fields)]
 struct Settings {
+    /// "xml-to-json", "json-to-xml" or "none" (default): how request bodies of the source Content-Type (or none) are converted
     #[serde(default = "none")]
     request: Direction,
+    /// the same for response bodies
     #[serde(default = "none")]
     response: Direction,
+    /// XML attributes are JSON members with this prefix, default "@"
     #[serde(default = "default_attribute_prefix")]
     attribute_prefix: String,
+    /// member holding the text of an element that also has attributes or children, default "#text"
     #[serde(default = "default_text_key")]
     text_key: String,
+    /// element paths from the root ("order/item") always written as JSON arrays; other repeated elements become arrays, single ones values
     #[serde(default)]
     always_array: Vec<String>,
+    /// "keep" (default: prefixes and xmlns attributes kept) or "strip" (both dropped)
     #[serde(default = "default_namespaces")]
     namespaces: Namespaces,
+    /// texts that are JSON numbers (and write back the same) become numbers, default true
     #[serde(default = "yes")]
     recognize_numbers: bool,
+    /// texts true and false become booleans, default true
     #[serde(default = "yes")]
     recognize_booleans: bool,
+    /// an empty element becomes null instead of "", default false
     #[serde(default)]
     recognize_null: bool,
+    /// XML -> JSON leaves out the root element's name, default false
     #[serde(default)]
     strip_root: bool,
+    /// JSON -> XML root element name; default: a single-member object is its own root, anything else is wrapped in <root>
     #[serde(default)]
     root: Option<String>,
+    /// JSON -> XML element name of items of nameless arrays, default "item"
     #[serde(default = "default_array_item")]
     array_item: String,
+    /// JSON -> XML writes <?xml version="1.0" encoding="UTF-8"?>, default true
     #[serde(default = "yes")]
     xml_declaration: bool,
+    /// element (or JSON) nesting refused past this, default 64
     #[serde(default = "default_max_depth")]
     max_depth: usize,
+    /// XML documents with more elements are refused, default 100000
     #[serde(default = "default_max_elements")]
     max_elements: usize,
+    /// bodies larger than this are refused (413 for requests, 502 for responses), default 1048576
     #[serde(default = "default_max_bytes")]
     max_bytes: usize,
 }
@@ -284,6 +300,24 @@ impl XmlJson {
 }
 
 impl Filter for XmlJson {
+    fn describe() -> wicket_plugin_sdk::Description {
+        wicket_plugin_sdk::Description::new("converts XML bodies to JSON and JSON bodies to XML (Apigee-style conventions); refuses DTDs, so no XXE or entity expansion")
+            .config::<Settings>()
+    }
+
+    /// Each side converts whole bodies, or does nothing.
+    fn plan(&self) -> wicket_plugin_sdk::Plan {
+        let body = |d: &Direction| match d {
+            Direction::None => wicket_plugin_sdk::BodyUse::None,
+            _ => wicket_plugin_sdk::BodyUse::Whole,
+        };
+        wicket_plugin_sdk::Plan::default()
+            .on_request(self.request != Direction::None)
+            .on_response(self.response != Direction::None)
+            .request_body(body(&self.request))
+            .response_body(body(&self.response))
+    }
+
     fn new(config: Config) -> Result<Self, String> {
         XmlJson::from_config(&config)
     }

@@ -4,7 +4,9 @@
 //! instance per request, growing when instances are pooled).
 
 use std::cell::Cell;
-use wicket_plugin_sdk::{export_filter, kv, Action, Config, Context, Error, Filter, Request, Response};
+use wicket_plugin_sdk::{
+    export_filter, kv, Action, Config, Context, Error, Filter, Request, Response,
+};
 
 struct KvCounter {
     calls: Cell<u64>,
@@ -12,7 +14,9 @@ struct KvCounter {
 
 impl Filter for KvCounter {
     fn new(_config: Config) -> Result<Self, String> {
-        Ok(KvCounter { calls: Cell::new(0) })
+        Ok(KvCounter {
+            calls: Cell::new(0),
+        })
     }
 
     fn on_request(&self, _req: &Request, ctx: &Context) -> Result<Action, Error> {
@@ -29,7 +33,8 @@ impl Filter for KvCounter {
 
     fn on_response(&self, _req: &Request, resp: &Response, ctx: &Context) -> Result<(), Error> {
         let hits = ctx.get("counter.hits").unwrap_or_default();
-        resp.set_header("x-hits", &hits).map_err(|_| Error::internal())?;
+        resp.set_header("x-hits", &hits)
+            .map_err(|_| Error::internal())?;
         resp.set_header("x-instance-calls", &self.calls.get().to_string())
             .map_err(|_| Error::internal())?;
         Ok(())
