@@ -16,6 +16,10 @@ pub enum GatewayError {
     MethodNotAllowed { allow: Vec<Method> },
     #[error("request body larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("response body larger than {limit} bytes")]
+    ResponseTooLarge { limit: usize },
+    #[error("reading the upstream response: {0}")]
+    BadResponse(String),
     #[error("bad request: {0}")]
     BadRequest(String),
     #[error("request took longer than {0:?}")]
@@ -30,6 +34,9 @@ impl GatewayError {
             GatewayError::NotFound => StatusCode::NOT_FOUND,
             GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::ResponseTooLarge { .. } | GatewayError::BadResponse(_) => {
+                StatusCode::BAD_GATEWAY
+            }
             GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
             GatewayError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::Plugin(PluginError::Failed { status, .. }) => {
@@ -37,6 +44,12 @@ impl GatewayError {
                     .ok()
                     .filter(|s| s.is_client_error() || s.is_server_error())
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+            GatewayError::Plugin(PluginError::BodyTooLarge { request: true, .. }) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            GatewayError::Plugin(PluginError::BodyTooLarge { request: false, .. }) => {
+                StatusCode::BAD_GATEWAY
             }
             GatewayError::Plugin(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -48,9 +61,14 @@ impl GatewayError {
             GatewayError::NotFound => "Not Found",
             GatewayError::MethodNotAllowed { .. } => "Method Not Allowed",
             GatewayError::PayloadTooLarge { .. } => "Request Entity Too Large",
+            GatewayError::ResponseTooLarge { .. } | GatewayError::BadResponse(_) => "Bad Gateway",
             GatewayError::BadRequest(_) => "Bad Request",
             GatewayError::Timeout(_) => "Endpoint request timed out",
             GatewayError::Plugin(PluginError::Failed { message, .. }) => message,
+            GatewayError::Plugin(PluginError::BodyTooLarge { request: true, .. }) => {
+                "Request Entity Too Large"
+            }
+            GatewayError::Plugin(PluginError::BodyTooLarge { request: false, .. }) => "Bad Gateway",
             GatewayError::Plugin(_) => "Internal server error",
         }
     }
@@ -58,7 +76,8 @@ impl GatewayError {
     /// Errors that mean something is wrong with the gateway or a plugin, rather than with
     /// the request: these are logged at error level.
     pub fn is_internal(&self) -> bool {
-        matches!(self, GatewayError::Plugin(e) if !matches!(e, PluginError::Failed { .. }))
+        matches!(self, GatewayError::Plugin(e)
+            if !matches!(e, PluginError::Failed { .. } | PluginError::BodyTooLarge { .. }))
     }
 }
 
@@ -85,7 +104,7 @@ fn json_error(
             resp.headers.insert(header::ALLOW, v);
         }
     }
-    resp.body = Bytes::from(body.to_string());
+    resp.body = crate::body::Body::Full(Bytes::from(body.to_string()));
     resp
 }
 
@@ -101,7 +120,7 @@ mod tests {
         });
         let resp = rescue(&err, "req-1");
         assert_eq!(resp.status, StatusCode::INTERNAL_SERVER_ERROR);
-        let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(resp.body.as_full().unwrap()).unwrap();
         assert_eq!(
             body,
             serde_json::json!({"message": "Internal server error", "requestId": "req-1"})

@@ -49,6 +49,8 @@ pub struct Route {
     /// Filters in the order their `on-request` runs.
     pub chain: Vec<Arc<Plugin>>,
     pub integration: Arc<Plugin>,
+    /// Some filter reads the request body whole, so `max_body_bytes` bounds the upload.
+    pub buffers_request: bool,
     pub metrics: RouteMetrics,
 }
 
@@ -168,6 +170,9 @@ fn wire(route: &RouteSpec, plugins: &[Option<Arc<Plugin>>]) -> Result<Route, Vec
     match integration {
         Some(integration) if errors.is_empty() => Ok(Route {
             name: route.name.as_str().into(),
+            buffers_request: chain
+                .iter()
+                .any(|p| p.plan.request_body == crate::runtime::BodyUse::Whole),
             chain,
             integration,
             metrics: RouteMetrics::new(&route.name),

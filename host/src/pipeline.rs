@@ -1,25 +1,32 @@
 //! One request's way through the gateway, top to bottom:
 //!
 //! ```text
-//! request id -> limits -> route match -> body (bounded)
+//! request id -> limits -> route match
 //!   -> filter 1 on-request -> ... -> filter n on-request     (any may answer early)
-//!   -> integration handle
+//!   -> integration handle (or the forward it planned, run here)
 //!   -> filter n on-response -> ... -> filter 1 on-response   (only filters that ran)
 //!   -> access log line, metrics
 //! ```
+//!
+//! Bodies stream: the request body is read only by the integration (or a filter that needs
+//! it whole, after the filters before it admitted the request), and the response body goes
+//! to the client as the upstream sends it, unless a filter needs it whole.
 
+use crate::body::{Body, BodyError, BoxError, CountingLimit, IdleTimeout, Stream};
 use crate::capabilities::http::strip_hop_by_hop;
 use crate::capabilities::types::{ContextData, RequestData, ResponseData};
 use crate::error::{rescue, GatewayError};
 use crate::gateway::{Gateway, Route, RouteMetrics};
 use crate::router::Match;
 use crate::runtime::bindings::http::Error as HttpError;
+use crate::runtime::BodyUse;
 use crate::runtime::{HeaderEdits, Lease, PluginError, Verdict};
 use bytes::Bytes;
-use bytes::BytesMut;
 use http::{header, HeaderValue, Request};
 use http_body_util::BodyExt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Where a request came from.
@@ -30,10 +37,10 @@ pub struct Peer {
 }
 
 /// Serve one request. Never fails: every error becomes a JSON response via `rescue`.
-pub async fn handle<B>(gw: &Gateway, req: Request<B>, peer: Peer) -> http::Response<Bytes>
+pub async fn handle<B>(gw: &Gateway, req: Request<B>, peer: Peer) -> http::Response<Stream>
 where
-    B: hyper::body::Body<Data = Bytes> + Unpin,
-    B::Error: std::error::Error + Send + Sync + 'static,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
 {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
@@ -91,7 +98,12 @@ where
             micros = elapsed.as_micros() as u64,
         );
     }
-    into_http(response, &method, &request_id)
+    into_http(
+        response,
+        &method,
+        &request_id,
+        gw.config.server.stream_idle_timeout,
+    )
 }
 
 /// The request's way through its route, once matched.
@@ -105,17 +117,36 @@ async fn run_route<B>(
     request_id: &str,
 ) -> Result<ResponseData, GatewayError>
 where
-    B: hyper::body::Body<Data = Bytes> + Unpin,
-    B::Error: std::error::Error + Send + Sync + 'static,
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
 {
     let (mut parts, body) = req.into_parts();
-    let limit = gw.config.server.max_body_bytes;
+    let server = &gw.config.server;
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let body = read_body(body, limit, declared).await?;
+    // What is known to be too large is refused before anything runs, without reading it.
+    let bound = match (route.buffers_request, server.max_request_bytes) {
+        (true, Some(max)) => Some(max.min(server.max_body_bytes as u64)),
+        (true, None) => Some(server.max_body_bytes as u64),
+        (false, max) => max,
+    };
+    let upload_over = Arc::new(AtomicBool::new(false));
+    let body = match bound {
+        Some(limit) if declared.is_some_and(|n| n > limit) => {
+            linger(Body::stream(body)).await;
+            return Err(GatewayError::PayloadTooLarge {
+                limit: limit as usize,
+            });
+        }
+        Some(limit) => {
+            let stream = Body::stream(body).into_stream();
+            Body::Stream(CountingLimit::new(stream, limit, upload_over.clone()).boxed_unsync())
+        }
+        None => Body::stream(body),
+    };
 
     strip_hop_by_hop(&mut parts.headers);
     // HTTP/2 carries the host in `:authority`, not in a header; plugins (a SigV4 verifier
@@ -149,6 +180,10 @@ where
     let mut leases = Vec::with_capacity(route.chain.len());
     let mut early = None;
     for plugin in &route.chain {
+        if plugin.plan.request_body == BodyUse::Whole {
+            // The filters before this one have admitted the request: read it now.
+            buffer_request(&mut req.body, server.max_body_bytes, &upload_over).await?;
+        }
         if let Some(edits) = &plugin.plan.request_headers {
             if let Err(e) = apply_edits(&mut req.headers, edits, &ctx, plugin.name()) {
                 early = Some(refusal(e, request_id, route));
@@ -182,12 +217,15 @@ where
             let integration = &route.integration;
             let answer = match &integration.plan.forward {
                 // The integration's whole behaviour is this forward: run it here.
-                Some(forward) => gw
-                    .services
-                    .http
-                    .forward(&req, &ctx, forward)
-                    .await
-                    .map_err(|e| forward_error(e, integration.name(), request_id)),
+                Some(forward) => {
+                    let sent = gw.services.http.forward(&mut req, &ctx, forward).await;
+                    if upload_over.load(Ordering::Relaxed) {
+                        return Err(GatewayError::PayloadTooLarge {
+                            limit: bound.unwrap_or_default() as usize,
+                        });
+                    }
+                    sent.map_err(|e| forward_error(e, integration.name(), request_id))
+                }
                 None => {
                     let (r, c, answer) = integration.handle(request_id, req, ctx).await?;
                     (req, ctx) = (r, c);
@@ -204,6 +242,15 @@ where
 
     // The way out, through the filters that ran, in reverse.
     for (plugin, lease) in route.chain.iter().zip(leases).rev() {
+        if plugin.plan.response_body == BodyUse::Whole {
+            resp.body
+                .buffer(server.max_body_bytes)
+                .await
+                .map_err(|e| match e {
+                    BodyError::TooLarge { limit } => GatewayError::ResponseTooLarge { limit },
+                    BodyError::Read(e) => GatewayError::BadResponse(e.to_string()),
+                })?;
+        }
         if plugin.plan.on_response {
             (req, resp, ctx) = plugin
                 .on_response(request_id, lease, req, resp, ctx)
@@ -216,56 +263,41 @@ where
     Ok(resp)
 }
 
-/// How much of an oversized body is read and thrown away before answering 413, and for how
+/// How much of a refused upload is read and thrown away before answering 413, and for how
 /// long: a client still sending when we answer sees a broken pipe instead of our 413 unless
 /// we keep reading a little (nginx's lingering close does the same).
-const DRAIN_BYTES: u64 = 8 << 20;
-const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+const LINGER_BYTES: u64 = 8 << 20;
+const LINGER_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The whole body, or 413 once it is known to pass `limit` (declared or counted).
-async fn read_body<B>(
-    mut body: B,
-    limit: usize,
-    declared: Option<u64>,
-) -> Result<Bytes, GatewayError>
-where
-    B: hyper::body::Body<Data = Bytes> + Unpin,
-    B::Error: std::error::Error + Send + Sync + 'static,
-{
-    let too_large = GatewayError::PayloadTooLarge { limit };
-    if declared.is_some_and(|n| n > limit as u64) {
-        drain(body).await;
-        return Err(too_large);
-    }
-    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0) as usize);
-    while let Some(frame) = body.frame().await {
-        let frame =
-            frame.map_err(|e| GatewayError::BadRequest(format!("reading the body: {e}")))?;
-        if let Ok(data) = frame.into_data() {
-            if buf.len() + data.len() > limit {
-                drain(body).await;
-                return Err(too_large);
-            }
-            buf.extend_from_slice(&data);
-        }
-    }
-    Ok(buf.freeze())
-}
-
-async fn drain<B>(mut body: B)
-where
-    B: hyper::body::Body<Data = Bytes> + Unpin,
-{
-    let _ = tokio::time::timeout(DRAIN_TIME, async {
+async fn linger(body: Body) {
+    let mut stream = body.into_stream();
+    let _ = tokio::time::timeout(LINGER_TIME, async {
         let mut seen = 0u64;
-        while let Some(Ok(frame)) = body.frame().await {
+        while let Some(Ok(frame)) = stream.frame().await {
             seen += frame.data_ref().map(|d| d.len() as u64).unwrap_or(0);
-            if seen > DRAIN_BYTES {
+            if seen > LINGER_BYTES {
                 break;
             }
         }
     })
     .await;
+}
+
+/// Read the request body whole for a plugin that needs it, within `limit` (and the stream's
+/// own bound, whose trip `over` records).
+async fn buffer_request(
+    body: &mut Body,
+    limit: usize,
+    over: &AtomicBool,
+) -> Result<(), GatewayError> {
+    match body.buffer(limit).await {
+        Ok(_) => Ok(()),
+        Err(BodyError::TooLarge { limit }) => Err(GatewayError::PayloadTooLarge { limit }),
+        Err(BodyError::Read(_)) if over.load(Ordering::Relaxed) => {
+            Err(GatewayError::PayloadTooLarge { limit })
+        }
+        Err(BodyError::Read(e)) => Err(GatewayError::BadRequest(format!("reading the body: {e}"))),
+    }
 }
 
 /// A plugin's planned header edits, applied by the host: removals, then sets. A value that
@@ -331,23 +363,40 @@ fn strip_port(host: &str) -> &str {
     host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
 }
 
-/// Hand the response to hyper: hop-by-hop headers dropped, `Content-Length` made to match
-/// the body (plugins may have changed it), and the request id attached.
-fn into_http(resp: ResponseData, method: &http::Method, request_id: &str) -> http::Response<Bytes> {
+/// Hand the response to hyper: hop-by-hop headers dropped, `Content-Length` made to match a
+/// body in memory (plugins may have changed it) or left to hyper for a stream, the request id
+/// attached, and a stream cut when it goes quiet for `idle`.
+fn into_http(
+    resp: ResponseData,
+    method: &http::Method,
+    request_id: &str,
+    idle: std::time::Duration,
+) -> http::Response<Stream> {
     let ResponseData {
         status,
         mut headers,
         body,
     } = resp;
     strip_hop_by_hop(&mut headers);
-    // A HEAD response keeps the length the integration declared for the body it did not send.
-    if !(method == http::Method::HEAD && body.is_empty()) {
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    }
+    let body = match body {
+        // A HEAD response keeps the length the integration declared for the body it did
+        // not send.
+        Body::Full(b) if method == http::Method::HEAD && b.is_empty() => Body::Full(b),
+        Body::Full(b) => {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(b.len()));
+            Body::Full(b)
+        }
+        Body::Stream(s) if method == http::Method::HEAD => Body::Stream(s),
+        Body::Stream(s) => {
+            // hyper frames it: the exact length when the upstream declared one, else chunked.
+            headers.remove(header::CONTENT_LENGTH);
+            Body::Stream(IdleTimeout::new(s, idle).boxed_unsync())
+        }
+    };
     if let Ok(v) = HeaderValue::from_str(request_id) {
         headers.insert("x-request-id", v);
     }
-    let mut out = http::Response::new(body);
+    let mut out = http::Response::new(body.into_stream());
     *out.status_mut() = status;
     *out.headers_mut() = headers;
     out

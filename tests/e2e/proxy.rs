@@ -11,6 +11,9 @@ const CONFIG: &str = r#"
 listen = "127.0.0.1:0"
 admin = "127.0.0.1:0"
 max_body_bytes = 2097152
+# Bodies stream to the integration: this bounds streamed uploads (max_body_bytes bounds only
+# bodies a plugin reads whole).
+max_request_bytes = 2097152
 
 [plugins.stamp]
 builtin = "headers"
@@ -345,9 +348,9 @@ async fn tls_with_h2_by_alpn_and_http1() {
         .replace("UPSTREAM", &upstream.addr.to_string())
         .replace("CLOSED", "127.0.0.1:9")
         .replace(
-            "max_body_bytes = 2097152",
+            "max_request_bytes = 2097152",
             &format!(
-                "max_body_bytes = 2097152\n[server.tls]\ncert = {:?}\nkey = {:?}",
+                "max_request_bytes = 2097152\n[server.tls]\ncert = {:?}\nkey = {:?}",
                 cert_path.display().to_string(),
                 key_path.display().to_string()
             ),

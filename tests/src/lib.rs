@@ -150,6 +150,11 @@ impl Gateway {
     }
 
     /// Whether the process is still running.
+    /// The gateway's process id, for reading its memory from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
@@ -221,11 +226,13 @@ impl Drop for Upstream {
 
 /// Serve `service` (HTTP/1.1 and h2c) on 127.0.0.1 from a runtime on its own thread, so it
 /// works the same from sync and async tests; stops when the returned handle drops.
-pub fn serve_on_thread<S>(service: S) -> Upstream
+pub fn serve_on_thread<S, RB>(service: S) -> Upstream
 where
+    RB: hyper::body::Body<Data = Bytes> + Send + 'static,
+    RB::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     S: hyper::service::Service<
             hyper::Request<hyper::body::Incoming>,
-            Response = hyper::Response<Full<Bytes>>,
+            Response = hyper::Response<RB>,
         > + Clone
         + Send
         + Sync
@@ -513,4 +520,18 @@ pub fn base64(bytes: &[u8], url: bool) -> String {
         }
     }
     out
+}
+
+/// A process's resident memory now and at its peak, in KiB (`VmRSS`, `VmHWM`).
+pub fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }

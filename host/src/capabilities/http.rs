@@ -1,14 +1,16 @@
-//! Outbound HTTP for plugins (`wicket:plugin/http`): one pooled keep-alive client for the
-//! whole gateway, HTTP/1.1 and HTTP/2, plain or TLS. The `forward` constructor builds the
-//! proxied request in the host so a request body never crosses into the plugin.
+//! Outbound HTTP for plugins (`wicket:plugin/http`) and planned forwards: one pooled keep-alive
+//! client for the whole gateway, HTTP/1.1 and HTTP/2, plain or TLS. Bodies stream both ways:
+//! the client's upload goes to the upstream as it arrives, the upstream's response comes back
+//! as a stream, and the timeout covers the response head only.
 
 use super::types::{RequestData, ResponseData};
+use crate::body::{Body, Stream};
 use crate::runtime::bindings::http::{Error as HttpError, Host, HostOutgoingRequest};
 use crate::runtime::{Capability, HostState};
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, Uri};
-use http_body_util::{BodyExt, Full, Limited};
+
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::time::Duration;
@@ -19,7 +21,7 @@ pub struct OutgoingRequest {
     pub method: Method,
     pub uri: Uri,
     pub headers: HeaderMap,
-    pub body: Bytes,
+    pub body: Body,
 }
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -27,7 +29,7 @@ type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 /// The gateway's outbound client.
 #[derive(Clone)]
 pub struct Client {
-    inner: hyper_util::client::legacy::Client<Connector, Full<Bytes>>,
+    inner: hyper_util::client::legacy::Client<Connector, Stream>,
     max_body_bytes: usize,
 }
 
@@ -53,7 +55,12 @@ impl Client {
         }
     }
 
-    /// Send `req` and read the whole response, all within `timeout`.
+    /// The most a plugin may read of a body whole.
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
+    }
+
+    /// Send `req`; the response head must arrive within `timeout`. Its body streams.
     pub async fn send(
         &self,
         req: OutgoingRequest,
@@ -64,9 +71,8 @@ impl Client {
             *h = req.headers;
         }
         let request = builder
-            .body(Full::new(req.body))
+            .body(req.body.into_stream())
             .map_err(|e| HttpError::Invalid(e.to_string()))?;
-        let limit = self.max_body_bytes;
         let exchange = async {
             let response = self.inner.request(request).await.map_err(|e| {
                 let detail = error_chain(&e);
@@ -77,17 +83,12 @@ impl Client {
                 }
             })?;
             let (parts, body) = response.into_parts();
-            let body = Limited::new(body, limit)
-                .collect()
-                .await
-                .map_err(|e| HttpError::Protocol(format!("reading the response body: {e}")))?
-                .to_bytes();
             let mut headers = parts.headers;
             strip_hop_by_hop(&mut headers);
             Ok(ResponseData {
                 status: parts.status,
                 headers,
-                body,
+                body: Body::stream(body),
             })
         };
         match tokio::time::timeout(timeout, exchange).await {
@@ -99,10 +100,11 @@ impl Client {
 
 impl Client {
     /// Run a plugin's planned forward: the request as `outgoing-request.forward` would build
-    /// it, sent to the plan's URL with the path parameters and the client's query filled in.
+    /// it (its body moves along, streaming), sent to the plan's URL with the path parameters
+    /// and the client's query filled in.
     pub async fn forward(
         &self,
-        req: &RequestData,
+        req: &mut RequestData,
         ctx: &super::types::ContextData,
         plan: &crate::runtime::describe::Forward,
     ) -> Result<ResponseData, HttpError> {
@@ -167,7 +169,8 @@ const HOP_BY_HOP: &[&str] = &[
 /// The proxied copy of a client request: same method, headers and body, `Host` left to the
 /// client library (the upstream's authority), and the `X-Forwarded-*` headers set. The
 /// client's own `X-Forwarded-For` is replaced, not appended to: we trust no hop before us.
-pub fn forward_request(req: &RequestData, uri: Uri) -> OutgoingRequest {
+/// The body moves into the outgoing request: it is sent once, as it arrives.
+pub fn forward_request(req: &mut RequestData, uri: Uri) -> OutgoingRequest {
     let mut headers = req.headers.clone();
     headers.remove(header::HOST);
     // Filters may have replaced the body; the client sets the length of the body it sends.
@@ -188,7 +191,7 @@ pub fn forward_request(req: &RequestData, uri: Uri) -> OutgoingRequest {
         method: req.method.clone(),
         uri,
         headers,
-        body: req.body.clone(),
+        body: std::mem::take(&mut req.body),
     }
 }
 
@@ -214,7 +217,7 @@ impl HostOutgoingRequest for HostState {
             method,
             uri,
             headers: HeaderMap::new(),
-            body: Bytes::new(),
+            body: Body::empty(),
         })?)
     }
 
@@ -228,7 +231,7 @@ impl HostOutgoingRequest for HostState {
             Ok(uri) => uri,
             Err(e) => return Ok(Err(e)),
         };
-        let out = forward_request(self.table.get(&req)?, uri);
+        let out = forward_request(self.table.get_mut(&req)?, uri);
         Ok(Ok(self.table.push(out)?))
     }
 
@@ -256,7 +259,7 @@ impl HostOutgoingRequest for HostState {
 
     fn set_body(&mut self, r: Resource<OutgoingRequest>, body: Vec<u8>) -> wasmtime::Result<()> {
         let out = self.table.get_mut(&r)?;
-        out.body = Bytes::from(body);
+        out.body = Body::Full(Bytes::from(body));
         out.headers.remove(header::CONTENT_LENGTH);
         Ok(())
     }

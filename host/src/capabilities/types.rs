@@ -3,6 +3,7 @@
 //! again afterwards, so handing them to a plugin copies nothing; a plugin pays for a header or
 //! the body only when it asks for it.
 
+use crate::body::{Body, BodyError};
 use crate::runtime::bindings::types::{Host, HostContext, HostRequest, HostResponse};
 use crate::runtime::HostState;
 use bytes::Bytes;
@@ -13,13 +14,14 @@ use std::net::SocketAddr;
 use wasmtime::component::Resource;
 
 /// The client's request as plugins see it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RequestData {
     pub method: Method,
     pub path: String,
     pub query: Option<String>,
     pub headers: HeaderMap,
-    pub body: Bytes,
+    /// Streaming until a plugin needs it whole.
+    pub body: Body,
     pub client_addr: SocketAddr,
     /// `http` or `https`, as the client connected.
     pub scheme: &'static str,
@@ -28,11 +30,12 @@ pub struct RequestData {
 }
 
 /// A response on its way to the client.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ResponseData {
     pub status: StatusCode,
     pub headers: HeaderMap,
-    pub body: Bytes,
+    /// Streaming (from an upstream) until a plugin needs it whole.
+    pub body: Body,
 }
 
 impl ResponseData {
@@ -40,7 +43,7 @@ impl ResponseData {
         ResponseData {
             status,
             headers: HeaderMap::new(),
-            body: Bytes::new(),
+            body: Body::empty(),
         }
     }
 }
@@ -117,6 +120,17 @@ fn fix_length(headers: &mut HeaderMap, len: usize) {
 }
 
 impl Host for HostState {}
+
+impl HostState {
+    /// A body a plugin asked for could not be read whole: the call traps, and the pipeline
+    /// answers 413 (request) or 502 (response) rather than a plugin failure.
+    fn body_failed<T>(&mut self, e: BodyError, request: bool) -> wasmtime::Result<T> {
+        if let BodyError::TooLarge { limit } = e {
+            self.body_too_large = Some((request, limit));
+        }
+        wasmtime::bail!("{} {e}", if request { "request" } else { "response" })
+    }
+}
 
 impl HostRequest for HostState {
     fn method(&mut self, r: Resource<RequestData>) -> wasmtime::Result<String> {
@@ -203,14 +217,19 @@ impl HostRequest for HostState {
         Ok(())
     }
 
-    fn body(&mut self, r: Resource<RequestData>) -> wasmtime::Result<Vec<u8>> {
-        Ok(self.table.get(&r)?.body.to_vec())
+    async fn body(&mut self, r: Resource<RequestData>) -> wasmtime::Result<Vec<u8>> {
+        let limit = self.services.http.max_body_bytes();
+        let req = self.table.get_mut(&r)?;
+        match req.body.buffer(limit).await {
+            Ok(b) => Ok(b.to_vec()),
+            Err(e) => self.body_failed(e, true),
+        }
     }
 
     fn set_body(&mut self, r: Resource<RequestData>, body: Vec<u8>) -> wasmtime::Result<()> {
         let req = self.table.get_mut(&r)?;
-        req.body = Bytes::from(body);
-        fix_length(&mut req.headers, req.body.len());
+        fix_length(&mut req.headers, body.len());
+        req.body = Body::Full(Bytes::from(body));
         Ok(())
     }
 
@@ -292,14 +311,19 @@ impl HostResponse for HostState {
         Ok(())
     }
 
-    fn body(&mut self, r: Resource<ResponseData>) -> wasmtime::Result<Vec<u8>> {
-        Ok(self.table.get(&r)?.body.to_vec())
+    async fn body(&mut self, r: Resource<ResponseData>) -> wasmtime::Result<Vec<u8>> {
+        let limit = self.services.http.max_body_bytes();
+        let resp = self.table.get_mut(&r)?;
+        match resp.body.buffer(limit).await {
+            Ok(b) => Ok(b.to_vec()),
+            Err(e) => self.body_failed(e, false),
+        }
     }
 
     fn set_body(&mut self, r: Resource<ResponseData>, body: Vec<u8>) -> wasmtime::Result<()> {
         let resp = self.table.get_mut(&r)?;
-        resp.body = Bytes::from(body);
-        fix_length(&mut resp.headers, resp.body.len());
+        fix_length(&mut resp.headers, body.len());
+        resp.body = Body::Full(Bytes::from(body));
         Ok(())
     }
 

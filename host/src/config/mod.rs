@@ -38,7 +38,13 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     pub max_header_bytes: usize,
     pub header_read_timeout: Duration,
+    /// Until the response head: a streamed body may take longer (see `stream_idle_timeout`).
     pub request_timeout: Duration,
+    /// A streamed body (upload, download, SSE) that sends nothing for this long is cut.
+    pub stream_idle_timeout: Duration,
+    /// A streamed upload past this many bytes is cut with 413; `None`: no bound on streams
+    /// (buffered bodies are bounded by `max_body_bytes` whatever this says).
+    pub max_request_bytes: Option<u64>,
     pub max_connections: usize,
     pub access_log: bool,
     pub tls: Option<TlsConfig>,
@@ -404,6 +410,20 @@ impl Validator<'_> {
                 30_000,
                 3_600_000,
             ) as u64),
+            stream_idle_timeout: Duration::from_millis(self.positive(
+                &raw.stream_idle_timeout_ms,
+                "server.stream_idle_timeout_ms",
+                300_000,
+                86_400_000,
+            ) as u64),
+            max_request_bytes: raw.max_request_bytes.as_ref().map(|_| {
+                self.positive(
+                    &raw.max_request_bytes,
+                    "server.max_request_bytes",
+                    1,
+                    i64::MAX,
+                ) as u64
+            }),
             max_connections: self.positive(
                 &raw.max_connections,
                 "server.max_connections",

@@ -11,6 +11,9 @@ mod filter_world {
             "wicket:plugin/http.send": async | trappable,
             "wicket:plugin/kv": async | trappable,
             "wicket:plugin/counters": async | trappable,
+            // Asking for a streaming body reads it (bounded) then.
+            "wicket:plugin/types.[method]request.body": async | trappable,
+            "wicket:plugin/types.[method]response.body": async | trappable,
             default: trappable,
         },
         exports: { default: async },

@@ -125,6 +125,8 @@ pub struct HostState {
     /// The request being served, for log lines.
     pub request_id: String,
     pub clock: CallClock,
+    /// Set when a body the plugin asked for passed `max_body_bytes`: (request?, limit).
+    pub body_too_large: Option<(bool, usize)>,
 }
 
 impl HostState {
@@ -140,6 +142,7 @@ impl HostState {
             services,
             request_id: String::new(),
             clock: CallClock::new(),
+            body_too_large: None,
         }
     }
 

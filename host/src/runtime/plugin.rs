@@ -24,6 +24,13 @@ pub enum PluginError {
     OutOfMemory { plugin: String, limit: usize },
     #[error("plugin {plugin:?} trapped: {detail}")]
     Trap { plugin: String, detail: String },
+    /// A body the plugin asked for passed `max_body_bytes`.
+    #[error("plugin {plugin:?} asked for a {} body larger than {limit} bytes", if *.request { "request" } else { "response" })]
+    BodyTooLarge {
+        plugin: String,
+        request: bool,
+        limit: usize,
+    },
     #[error("plugin {plugin:?} could not be instantiated: {detail}")]
     Instantiate { plugin: String, detail: String },
     /// The plugin returned an error of its own; `status` and `message` are for the client.
@@ -159,6 +166,7 @@ impl Plugin {
         data.clock.start(self.cpu_limit);
         data.request_id.clear();
         data.request_id.push_str(request_id);
+        data.body_too_large = None;
         store.set_epoch_deadline(1);
     }
 
@@ -465,7 +473,13 @@ pub(super) fn classify(
     store: &Store<HostState>,
 ) -> PluginError {
     let plugin = plugin.to_string();
-    if store.data().limits.hit {
+    if let Some((request, limit)) = store.data().body_too_large {
+        PluginError::BodyTooLarge {
+            plugin,
+            request,
+            limit,
+        }
+    } else if store.data().limits.hit {
         PluginError::OutOfMemory {
             plugin,
             limit: memory_limit,

@@ -7,7 +7,6 @@ pub mod tls;
 use crate::gateway::Gateway;
 use crate::pipeline::{self, Peer};
 use arc_swap::ArcSwap;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -77,7 +76,7 @@ pub async fn serve(
             let gw = gateway.load_full();
             async move {
                 let resp = pipeline::handle(&gw, req, peer).await;
-                Ok::<_, Infallible>(resp.map(Full::new))
+                Ok::<_, Infallible>(resp)
             }
         });
         let builder = builder.clone();
