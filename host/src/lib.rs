@@ -3,6 +3,7 @@
 //! plugins may call; `config/` turns the TOML file into validated types.
 
 pub mod admin;
+pub mod canonical;
 pub mod capabilities;
 pub mod config;
 pub mod error;
