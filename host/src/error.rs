@@ -3,6 +3,7 @@
 //! `{"message": ..., "requestId": ...}` as API Gateway gives them; the detail (which plugin,
 //! which trap) goes to the log under the same request id and never to the client.
 
+use crate::canonical::{HostError, PathError};
 use crate::capabilities::types::ResponseData;
 use crate::runtime::PluginError;
 use bytes::Bytes;
@@ -18,6 +19,12 @@ pub enum GatewayError {
     PayloadTooLarge { limit: usize },
     #[error("bad request: {0}")]
     BadRequest(String),
+    #[error("bad request: {0}")]
+    BadPath(#[from] PathError),
+    #[error("bad request: {0}")]
+    BadHost(#[from] HostError),
+    #[error("request line and headers larger than {limit} bytes or more than {max_count} headers")]
+    HeadersTooLarge { limit: usize, max_count: usize },
     #[error("request took longer than {0:?}")]
     Timeout(std::time::Duration),
     #[error(transparent)]
@@ -30,7 +37,10 @@ impl GatewayError {
             GatewayError::NotFound => StatusCode::NOT_FOUND,
             GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            GatewayError::BadRequest(_) | GatewayError::BadPath(_) | GatewayError::BadHost(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            GatewayError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             GatewayError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::Plugin(PluginError::Failed { status, .. }) => {
                 StatusCode::from_u16(*status)
@@ -48,7 +58,10 @@ impl GatewayError {
             GatewayError::NotFound => "Not Found",
             GatewayError::MethodNotAllowed { .. } => "Method Not Allowed",
             GatewayError::PayloadTooLarge { .. } => "Request Entity Too Large",
-            GatewayError::BadRequest(_) => "Bad Request",
+            GatewayError::BadRequest(_) | GatewayError::BadPath(_) | GatewayError::BadHost(_) => {
+                "Bad Request"
+            }
+            GatewayError::HeadersTooLarge { .. } => "Request Header Fields Too Large",
             GatewayError::Timeout(_) => "Endpoint request timed out",
             GatewayError::Plugin(PluginError::Failed { message, .. }) => message,
             GatewayError::Plugin(_) => "Internal server error",
