@@ -6,7 +6,8 @@
 //! Paths come here in canonical form (`canonical::path`), and templates are written in it.
 //! A trailing slash does not change the route (`/v1/admin/` is the route `/v1/admin`, so no
 //! greedy public route catches it for an upstream that ignores the slash); a greedy
-//! parameter keeps it in its value. A parameter never matches `.`, `..` or an empty segment.
+//! parameter keeps it in its value. A parameter never matches `.` or `..`; a one-segment
+//! parameter never matches an empty segment either.
 
 use crate::canonical::path::{canonical_segment, PathRules};
 use http::Method;
@@ -171,9 +172,10 @@ impl PathTemplate {
         for (i, seg) in self.segments.iter().enumerate() {
             if let Segment::Greedy(name) = seg {
                 // A greedy parameter takes the rest of the path: one or more whole segments,
-                // none of them empty or a dot segment, and the trailing slash if any.
+                // none a dot segment, and the trailing slash if any. Empty segments only
+                // occur when `merge_slashes` is off, which says upstreams keep `//` too.
                 let tail = parts.get(i..).unwrap_or_default();
-                if tail.is_empty() || !tail.iter().all(|p| matchable(p)) {
+                if tail.is_empty() || tail.iter().any(|p| *p == "." || *p == "..") {
                     return None;
                 }
                 let mut value = tail.join("/");
@@ -468,7 +470,11 @@ mod tests {
         assert_eq!(r.find(&Method::GET, None, "/v1/pets/.."), Match::NotFound);
         assert_eq!(r.find(&Method::GET, None, "/v1/pets/."), Match::NotFound);
         assert_eq!(r.find(&Method::GET, None, "/v1/../admin"), Match::NotFound);
-        assert_eq!(r.find(&Method::GET, None, "/v1//admin"), Match::NotFound);
+        // Only with merge_slashes off does a path hold `//`; a greedy value keeps it.
+        assert_eq!(
+            found(r.find(&Method::GET, None, "/v1//admin")),
+            (1, p(&[("proxy", "/admin")]))
+        );
         assert_eq!(
             found(r.find(&Method::GET, None, "/v1/pets/..x")),
             (0, p(&[("id", "..x")]))
