@@ -3,6 +3,7 @@
 //! `{"message": ..., "requestId": ...}` as API Gateway gives them; the detail (which plugin,
 //! which trap) goes to the log under the same request id and never to the client.
 
+use crate::canonical::{HostError, PathError};
 use crate::capabilities::types::ResponseData;
 use crate::runtime::PluginError;
 use bytes::Bytes;
@@ -22,6 +23,12 @@ pub enum GatewayError {
     BadResponse(String),
     #[error("bad request: {0}")]
     BadRequest(String),
+    #[error("bad request: {0}")]
+    BadPath(#[from] PathError),
+    #[error("bad request: {0}")]
+    BadHost(#[from] HostError),
+    #[error("request line and headers larger than {limit} bytes or more than {max_count} headers")]
+    HeadersTooLarge { limit: usize, max_count: usize },
     #[error("request took longer than {0:?}")]
     Timeout(std::time::Duration),
     #[error(transparent)]
@@ -37,7 +44,10 @@ impl GatewayError {
             GatewayError::ResponseTooLarge { .. } | GatewayError::BadResponse(_) => {
                 StatusCode::BAD_GATEWAY
             }
-            GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            GatewayError::BadRequest(_) | GatewayError::BadPath(_) | GatewayError::BadHost(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            GatewayError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             GatewayError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::Plugin(PluginError::Failed { status, .. }) => {
                 StatusCode::from_u16(*status)
@@ -62,7 +72,10 @@ impl GatewayError {
             GatewayError::MethodNotAllowed { .. } => "Method Not Allowed",
             GatewayError::PayloadTooLarge { .. } => "Request Entity Too Large",
             GatewayError::ResponseTooLarge { .. } | GatewayError::BadResponse(_) => "Bad Gateway",
-            GatewayError::BadRequest(_) => "Bad Request",
+            GatewayError::BadRequest(_) | GatewayError::BadPath(_) | GatewayError::BadHost(_) => {
+                "Bad Request"
+            }
+            GatewayError::HeadersTooLarge { .. } => "Request Header Fields Too Large",
             GatewayError::Timeout(_) => "Endpoint request timed out",
             GatewayError::Plugin(PluginError::Failed { message, .. }) => message,
             GatewayError::Plugin(PluginError::BodyTooLarge { request: true, .. }) => {

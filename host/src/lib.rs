@@ -4,10 +4,13 @@
 
 pub mod admin;
 pub mod body;
+pub mod canonical;
 pub mod capabilities;
 pub mod config;
 pub mod error;
+pub mod forwarded;
 pub mod gateway;
+pub mod inbound;
 pub mod pipeline;
 pub mod router;
 pub mod runtime;

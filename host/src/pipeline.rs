@@ -1,7 +1,7 @@
 //! One request's way through the gateway, top to bottom:
 //!
 //! ```text
-//! request id -> limits -> route match
+//! request id -> canonical path, host, client (inbound.rs) -> limits -> route match
 //!   -> filter 1 on-request -> ... -> filter n on-request     (any may answer early)
 //!   -> integration handle (or the forward it planned, run here)
 //!   -> filter n on-response -> ... -> filter 1 on-response   (only filters that ran)
@@ -17,6 +17,7 @@ use crate::capabilities::http::strip_hop_by_hop;
 use crate::capabilities::types::{ContextData, RequestData, ResponseData};
 use crate::error::{rescue, GatewayError};
 use crate::gateway::{Gateway, Route, RouteMetrics};
+use crate::inbound::{self, Inbound};
 use crate::router::Match;
 use crate::runtime::bindings::http::Error as HttpError;
 use crate::runtime::BodyUse;
@@ -45,30 +46,29 @@ where
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let host = req
-        .uri()
-        .authority()
-        .map(|a| a.as_str().to_string())
-        .or_else(|| {
-            req.headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_string)
-        });
-    let host_name = host.as_deref().map(|h| strip_port(h).to_ascii_lowercase());
+    let mut req = req;
+    // The canonical path, the one host and the client, or a refusal (400, 405, 431).
+    let inbound = inbound::prepare(&mut req, &gw.config.server, peer);
+    let path = match &inbound {
+        Ok(i) => i.path.clone(),
+        Err(_) => req.uri().path().to_string(),
+    };
 
-    let (route, outcome) = match gw.router.find(&method, host_name.as_deref(), &path) {
-        Match::Found { route, params } => {
+    let found = inbound.map(|i| (gw.router.find(&method, i.host(), &i.path), i));
+    let (route, outcome) = match found {
+        Err(e) => (None, Err(e)),
+        Ok((Match::Found { route, params }, inbound)) => {
             let timeout = gw.config.server.request_timeout;
-            let run = run_route(gw, route, params, req, peer, host, &request_id);
+            let run = run_route(gw, route, params, req, peer, inbound, &request_id);
             match tokio::time::timeout(timeout, run).await {
                 Ok(outcome) => (Some(route), outcome),
                 Err(_) => (Some(route), Err(GatewayError::Timeout(timeout))),
             }
         }
-        Match::MethodNotAllowed { allow } => (None, Err(GatewayError::MethodNotAllowed { allow })),
-        Match::NotFound => (None, Err(GatewayError::NotFound)),
+        Ok((Match::MethodNotAllowed { allow }, _)) => {
+            (None, Err(GatewayError::MethodNotAllowed { allow }))
+        }
+        Ok((Match::NotFound, _)) => (None, Err(GatewayError::NotFound)),
     };
     let route_name = route.map(|r| &*r.name);
     let response = match outcome {
@@ -113,7 +113,7 @@ async fn run_route<B>(
     params: Vec<(String, String)>,
     req: Request<B>,
     peer: Peer,
-    host: Option<String>,
+    inbound: Inbound,
     request_id: &str,
 ) -> Result<ResponseData, GatewayError>
 where
@@ -149,29 +149,22 @@ where
     };
 
     strip_hop_by_hop(&mut parts.headers);
-    // HTTP/2 carries the host in `:authority`, not in a header; plugins (a SigV4 verifier
-    // signing `host`, a cache keying on it) see it as the `Host` header either way.
-    if !parts.headers.contains_key(header::HOST) {
-        if let Some(v) = host.as_deref().and_then(|h| HeaderValue::from_str(h).ok()) {
-            parts.headers.insert(header::HOST, v);
-        }
-    }
     let mut ctx = ContextData::default();
     ctx.set("request_id", request_id);
     ctx.set("route", route.name.as_ref());
-    ctx.set("client_ip", peer.addr.ip().to_string());
+    ctx.set("client_ip", inbound.client_ip.to_string());
     for (k, v) in params {
         ctx.set(format!("param.{k}"), v);
     }
     let mut req = RequestData {
         method: parts.method,
         query: parts.uri.query().map(str::to_string),
-        path: parts.uri.path().to_string(),
+        path: inbound.path,
         headers: parts.headers,
         body,
         client_addr: peer.addr,
         scheme: peer.scheme,
-        host,
+        host: inbound.authority.map(|a| a.to_string()),
     };
 
     // The way in: each filter may change the request and context, or answer. A filter's
@@ -355,14 +348,6 @@ fn refusal(e: PluginError, request_id: &str, route: &Route) -> ResponseData {
     rescue(&err, request_id)
 }
 
-fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        // [::1]:8080
-        return host.split(']').next().map(|h| &h[1..]).unwrap_or(host);
-    }
-    host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
-}
-
 /// Hand the response to hyper: hop-by-hop headers dropped, `Content-Length` made to match a
 /// body in memory (plugins may have changed it) or left to hyper for a stream, the request id
 /// attached, and a stream cut when it goes quiet for `idle`.
@@ -400,17 +385,4 @@ fn into_http(
     *out.status_mut() = status;
     *out.headers_mut() = headers;
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::strip_port;
-
-    #[test]
-    fn strips_ports() {
-        assert_eq!(strip_port("example.com:8080"), "example.com");
-        assert_eq!(strip_port("example.com"), "example.com");
-        assert_eq!(strip_port("[::1]:8080"), "::1");
-        assert_eq!(strip_port("127.0.0.1:1"), "127.0.0.1");
-    }
 }

@@ -2,7 +2,14 @@
 //! (`/pets/{id}`) and a greedy tail (`/files/{path+}`). When several routes match a path, the
 //! most specific wins, as in API Gateway: literal segments beat parameters, parameters beat a
 //! greedy tail, so `/pets/mine` is chosen over `/pets/{id}` whatever their order in the file.
+//!
+//! Paths come here in canonical form (`canonical::path`), and templates are written in it.
+//! A trailing slash does not change the route (`/v1/admin/` is the route `/v1/admin`, so no
+//! greedy public route catches it for an upstream that ignores the slash); a greedy
+//! parameter keeps it in its value. A parameter never matches `.` or `..`; a one-segment
+//! parameter never matches an empty segment either.
 
+use crate::canonical::path::{canonical_segment, PathRules};
 use http::Method;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +40,16 @@ pub enum TemplateError {
     Duplicate(String),
     #[error("a path template may have at most 31 segments")]
     TooLong,
+    #[error("segment {0:?} is not in canonical form; write it as {1:?}")]
+    NotCanonical(String, String),
+    #[error("segment {0:?}: {1}")]
+    Refused(String, String),
+    #[error("dot segments ('.', '..') cannot be matched")]
+    DotSegment,
+    #[error("a path template does not end with '/' (a trailing slash matches the same route)")]
+    TrailingSlash,
+    #[error("empty segment ('//'): with merge_slashes on, no request has one")]
+    EmptySegment,
 }
 
 impl PathTemplate {
@@ -91,31 +108,87 @@ impl PathTemplate {
         &self.text
     }
 
+    /// The template with parameter names left out: two templates with the same shape match
+    /// the same paths.
+    pub fn shape(&self) -> String {
+        if self.segments.is_empty() {
+            return "/".to_string();
+        }
+        let mut out = String::new();
+        for seg in &self.segments {
+            out.push('/');
+            match seg {
+                Segment::Literal(l) => out.push_str(l),
+                Segment::Param(_) => out.push_str("{}"),
+                Segment::Greedy(_) => out.push_str("{+}"),
+            }
+        }
+        out
+    }
+
+    /// Whether every literal segment is written as the canonical path would hold it, so
+    /// that the template can match at all.
+    pub fn check_canonical(&self, rules: PathRules) -> Result<(), TemplateError> {
+        let n = self.segments.len();
+        for (i, seg) in self.segments.iter().enumerate() {
+            let Segment::Literal(lit) = seg else { continue };
+            if lit == "." || lit == ".." {
+                return Err(TemplateError::DotSegment);
+            }
+            if lit.is_empty() {
+                if i + 1 == n {
+                    return Err(TemplateError::TrailingSlash);
+                }
+                if rules.merge_slashes {
+                    return Err(TemplateError::EmptySegment);
+                }
+            }
+            match canonical_segment(lit, rules) {
+                Ok(c) if c == *lit => {}
+                Ok(c) => return Err(TemplateError::NotCanonical(lit.clone(), c)),
+                Err(e) => return Err(TemplateError::Refused(lit.clone(), e.to_string())),
+            }
+        }
+        Ok(())
+    }
+
     /// The parameters if `path` matches, with a score that ranks how specific the match is:
     /// two bits per segment (literal 3, parameter 2, greedy 1), most significant first.
     fn matches(&self, path: &str) -> Option<(Vec<(String, String)>, u64)> {
         let rest = path.strip_prefix('/')?;
-        let parts: Vec<&str> = if rest.is_empty() {
-            Vec::new()
-        } else {
-            rest.split('/').collect()
+        // A trailing slash is not a segment: `/a/b/` matches what `/a/b` matches.
+        let (rest, trailing) = match rest.strip_suffix('/') {
+            Some(r) => (r, true),
+            None => (rest, false),
+        };
+        let parts: Vec<&str> = match (rest.is_empty(), trailing) {
+            (true, false) => Vec::new(),
+            // `//`, when slashes are kept: one empty segment and the trailing slash.
+            (true, true) => vec![""],
+            _ => rest.split('/').collect(),
         };
         let mut params = Vec::new();
         let mut score: u64 = 0;
         for (i, seg) in self.segments.iter().enumerate() {
             if let Segment::Greedy(name) = seg {
-                // A greedy parameter takes the rest of the path: one or more whole segments.
-                let tail = parts.get(i..).map(|p| p.join("/")).unwrap_or_default();
-                if tail.is_empty() {
+                // A greedy parameter takes the rest of the path: one or more whole segments,
+                // none a dot segment, and the trailing slash if any. Empty segments only
+                // occur when `merge_slashes` is off, which says upstreams keep `//` too.
+                let tail = parts.get(i..).unwrap_or_default();
+                if tail.is_empty() || tail.iter().any(|p| *p == "." || *p == "..") {
                     return None;
                 }
-                params.push((name.clone(), tail));
+                let mut value = tail.join("/");
+                if trailing {
+                    value.push('/');
+                }
+                params.push((name.clone(), value));
                 return Some((params, normalize((score << 2) | 1, i + 1)));
             }
             let part = *parts.get(i)?;
             match seg {
                 Segment::Literal(lit) if lit == part => score = (score << 2) | 3,
-                Segment::Param(name) if !part.is_empty() => {
+                Segment::Param(name) if matchable(part) => {
                     params.push((name.clone(), part.to_string()));
                     score = (score << 2) | 2;
                 }
@@ -127,6 +200,11 @@ impl PathTemplate {
         }
         Some((params, normalize(score, self.segments.len())))
     }
+}
+
+/// Whether a parameter may take `part` as (part of) its value.
+fn matchable(part: &str) -> bool {
+    !part.is_empty() && part != "." && part != ".."
 }
 
 /// Left-align a score of `n` segments so that scores of templates of different lengths
@@ -364,6 +442,80 @@ mod tests {
             2
         );
         assert_eq!(found(r.find(&Method::GET, None, "/x")).0, 2);
+    }
+
+    #[test]
+    fn trailing_slash_is_the_same_route_and_kept_by_greedy_params() {
+        let r = router(&[
+            ("/v1/admin", None, None),
+            ("/v1/{proxy+}", None, None),
+            ("/pets/{id}", None, None),
+            ("/", None, None),
+        ]);
+        assert_eq!(found(r.find(&Method::GET, None, "/v1/admin/")), (0, vec![]));
+        assert_eq!(
+            found(r.find(&Method::GET, None, "/v1/a/b/")),
+            (1, p(&[("proxy", "a/b/")]))
+        );
+        assert_eq!(
+            found(r.find(&Method::GET, None, "/pets/7/")),
+            (2, p(&[("id", "7")]))
+        );
+        assert_eq!(found(r.find(&Method::GET, None, "/")).0, 3);
+    }
+
+    #[test]
+    fn parameters_never_take_dot_or_empty_segments() {
+        let r = router(&[("/v1/pets/{id}", None, None), ("/v1/{proxy+}", None, None)]);
+        assert_eq!(r.find(&Method::GET, None, "/v1/pets/.."), Match::NotFound);
+        assert_eq!(r.find(&Method::GET, None, "/v1/pets/."), Match::NotFound);
+        assert_eq!(r.find(&Method::GET, None, "/v1/../admin"), Match::NotFound);
+        // Only with merge_slashes off does a path hold `//`; a greedy value keeps it.
+        assert_eq!(
+            found(r.find(&Method::GET, None, "/v1//admin")),
+            (1, p(&[("proxy", "/admin")]))
+        );
+        assert_eq!(
+            found(r.find(&Method::GET, None, "/v1/pets/..x")),
+            (0, p(&[("id", "..x")]))
+        );
+    }
+
+    #[test]
+    fn templates_must_be_canonical() {
+        let rules = PathRules::default();
+        let check = |t: &str| PathTemplate::parse(t).unwrap().check_canonical(rules);
+        assert_eq!(check("/v1/{proxy+}"), Ok(()));
+        assert_eq!(check("/"), Ok(()));
+        assert_eq!(check("/a%3Bb/{id}"), Ok(()));
+        assert_eq!(
+            check("/adm%69n"),
+            Err(TemplateError::NotCanonical(
+                "adm%69n".into(),
+                "admin".into()
+            ))
+        );
+        assert_eq!(check("/a/../b"), Err(TemplateError::DotSegment));
+        assert_eq!(check("/a/"), Err(TemplateError::TrailingSlash));
+        assert_eq!(check("/a//b"), Err(TemplateError::EmptySegment));
+        assert!(matches!(check("/a;b"), Err(TemplateError::Refused(..))));
+        let keep = PathRules {
+            merge_slashes: false,
+            ..rules
+        };
+        assert_eq!(
+            PathTemplate::parse("/a//b").unwrap().check_canonical(keep),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn shapes_ignore_parameter_names() {
+        let shape = |t: &str| PathTemplate::parse(t).unwrap().shape();
+        assert_eq!(shape("/pets/{id}"), shape("/pets/{petId}"));
+        assert_eq!(shape("/files/{p+}"), "/files/{+}");
+        assert_ne!(shape("/files/{p+}"), shape("/files/{p}"));
+        assert_eq!(shape("/"), "/");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! servers, build the test plugins, and stop everything on drop, so each test reads as a
 //! dozen lines of requests and assertions.
 
+pub mod normalizing;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;

@@ -8,7 +8,7 @@ use crate::body::{Body, Stream};
 use crate::runtime::bindings::http::{Error as HttpError, Host, HostOutgoingRequest};
 use crate::runtime::{Capability, HostState};
 use bytes::Bytes;
-use http::header::{self, HeaderName, HeaderValue};
+use http::header::{self, HeaderName};
 use http::{HeaderMap, Method, Uri};
 
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -167,26 +167,14 @@ const HOP_BY_HOP: &[&str] = &[
 ];
 
 /// The proxied copy of a client request: same method, headers and body, `Host` left to the
-/// client library (the upstream's authority), and the `X-Forwarded-*` headers set. The
-/// client's own `X-Forwarded-For` is replaced, not appended to: we trust no hop before us.
-/// The body moves into the outgoing request: it is sent once, as it arrives.
+/// client library (the upstream's authority). The `X-Forwarded-*` headers were set before
+/// any plugin ran (`forwarded.rs`, from the trusted proxies) and go as they are. The body
+/// moves into the outgoing request: it is sent once, as it arrives.
 pub fn forward_request(req: &mut RequestData, uri: Uri) -> OutgoingRequest {
     let mut headers = req.headers.clone();
     headers.remove(header::HOST);
     // Filters may have replaced the body; the client sets the length of the body it sends.
     headers.remove(header::CONTENT_LENGTH);
-    if let Ok(v) = HeaderValue::from_str(&req.client_addr.ip().to_string()) {
-        headers.insert("x-forwarded-for", v);
-    }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static(req.scheme));
-    match req.host.as_deref().map(HeaderValue::from_str) {
-        Some(Ok(v)) => {
-            headers.insert("x-forwarded-host", v);
-        }
-        _ => {
-            headers.remove("x-forwarded-host");
-        }
-    }
     OutgoingRequest {
         method: req.method.clone(),
         uri,

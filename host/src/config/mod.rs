@@ -7,6 +7,8 @@ mod raw;
 
 pub use capability::Capability;
 
+use crate::canonical::{authority, PathRules, Semicolons};
+use crate::forwarded::TrustedProxies;
 use crate::router::PathTemplate;
 use http::Method;
 use raw::{RawConfig, RawPlugin, RawRoute, RawServer};
@@ -36,7 +38,10 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     pub admin: Option<SocketAddr>,
     pub max_body_bytes: usize,
+    /// Request line and headers together; past it the pipeline answers a JSON 431.
     pub max_header_bytes: usize,
+    /// From accept to the end of the first request's head (TLS handshake and protocol
+    /// detection included); for HTTP/1.1 also each later request's head.
     pub header_read_timeout: Duration,
     /// Until the response head: a streamed body may take longer (see `stream_idle_timeout`).
     pub request_timeout: Duration,
@@ -48,6 +53,12 @@ pub struct ServerConfig {
     pub max_connections: usize,
     pub access_log: bool,
     pub tls: Option<TlsConfig>,
+    pub tls_handshake_timeout: Duration,
+    /// How long a connection may stay open with no request in flight.
+    pub idle_timeout: Duration,
+    /// How request paths are made canonical (`merge_slashes`, `path_semicolons`).
+    pub path_rules: PathRules,
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[derive(Debug, Clone)]
@@ -317,7 +328,7 @@ impl Validator<'_> {
         let mut route_names = HashMap::new();
         let mut routes = Vec::new();
         for (i, r) in raw.routes.into_iter().enumerate() {
-            if let Some(route) = self.route(i, r, &names) {
+            if let Some(route) = self.route(i, r, &names, server.path_rules) {
                 if let Some(prev) = route_names.insert(route.name.clone(), i) {
                     let msg = format!("route name {:?} is also used by routes[{prev}]", route.name);
                     self.issues.push(ConfigIssue {
@@ -329,6 +340,7 @@ impl Validator<'_> {
                 routes.push(route);
             }
         }
+        self.overlapping_routes(&routes);
         GatewayConfig {
             source: self.file.file.clone(),
             server,
@@ -432,7 +444,66 @@ impl Validator<'_> {
             ) as usize,
             access_log: raw.access_log.unwrap_or(true),
             tls,
+            tls_handshake_timeout: Duration::from_millis(self.positive(
+                &raw.tls_handshake_timeout_ms,
+                "server.tls_handshake_timeout_ms",
+                10_000,
+                600_000,
+            ) as u64),
+            idle_timeout: Duration::from_millis(self.positive(
+                &raw.idle_timeout_ms,
+                "server.idle_timeout_ms",
+                60_000,
+                86_400_000,
+            ) as u64),
+            path_rules: PathRules {
+                merge_slashes: raw.merge_slashes.unwrap_or(true),
+                semicolons: self.semicolons(raw.path_semicolons.as_ref()),
+            },
+            trusted_proxies: self.trusted_proxies(raw.trusted_proxies.as_deref()),
         }
+    }
+
+    fn semicolons(&mut self, raw: Option<&Spanned<String>>) -> Semicolons {
+        match raw.map(|s| (s.get_ref().as_str(), s.span())) {
+            None | Some(("reject", _)) => Semicolons::Reject,
+            Some(("literal", _)) => Semicolons::Literal,
+            Some((other, span)) => {
+                let msg = format!("unknown value {other:?}; expected \"reject\" or \"literal\"");
+                self.issue(&span, "server.path_semicolons", msg);
+                Semicolons::Reject
+            }
+        }
+    }
+
+    /// Each entry is a CIDR (`10.0.0.0/8`, `fd00::/8`) or a single address (`127.0.0.1`).
+    fn trusted_proxies(&mut self, raw: Option<&[Spanned<String>]>) -> TrustedProxies {
+        let mut nets = Vec::new();
+        for (i, entry) in raw.unwrap_or_default().iter().enumerate() {
+            let text = entry.get_ref().trim();
+            let parsed = text.parse::<ipnet::IpNet>().or_else(|_| {
+                text.parse::<std::net::IpAddr>()
+                    .map(ipnet::IpNet::from)
+                    .map_err(|_| ())
+            });
+            match parsed {
+                Ok(net) if net.trunc() == net => nets.push(net),
+                Ok(net) => {
+                    let msg = format!(
+                        "{text:?} has host bits set; did you mean {:?}?",
+                        net.trunc().to_string()
+                    );
+                    self.issue(&entry.span(), format!("server.trusted_proxies[{i}]"), msg);
+                }
+                Err(()) => {
+                    let msg = format!(
+                        "{text:?} is not an address or CIDR block, e.g. \"10.0.0.0/8\" or \"127.0.0.1\""
+                    );
+                    self.issue(&entry.span(), format!("server.trusted_proxies[{i}]"), msg);
+                }
+            }
+        }
+        TrustedProxies::new(nets)
     }
 
     fn existing_file(&mut self, s: &Spanned<String>, key: &str) -> PathBuf {
@@ -658,11 +729,16 @@ impl Validator<'_> {
         i: usize,
         raw: Spanned<RawRoute>,
         plugins: &HashMap<&str, usize>,
+        rules: PathRules,
     ) -> Option<RouteSpec> {
         let location = self.file.locate(&raw.span());
         let raw = raw.into_inner();
         let key = format!("routes[{i}]");
-        let path = match PathTemplate::parse(raw.path.get_ref()) {
+        // A template is written in canonical form: requests are matched in that form, so
+        // any other spelling could never match.
+        let path = match PathTemplate::parse(raw.path.get_ref())
+            .and_then(|p| p.check_canonical(rules).map(|()| p))
+        {
             Ok(p) => Some(p),
             Err(e) => {
                 self.issue(&raw.path.span(), format!("{key}.path"), e.to_string());
@@ -702,7 +778,23 @@ impl Validator<'_> {
             }
         }
         let integration = lookup(&raw.integration, format!("{key}.integration"), self);
-        let host = raw.host.map(|h| h.into_inner().to_ascii_lowercase());
+        let host = raw.host.and_then(|h| {
+            let text = h.get_ref();
+            let (wildcard, name) = match text.strip_prefix("*.") {
+                Some(rest) => ("*.", rest),
+                None => ("", text.as_str()),
+            };
+            match authority::host_name(name) {
+                Some(name) => Some(format!("{wildcard}{name}")),
+                None => {
+                    let msg = format!(
+                        "{text:?} is not a host name such as \"api.example.com\" or \"*.example.com\" (no port)"
+                    );
+                    self.issue(&h.span(), format!("{key}.host"), msg);
+                    None
+                }
+            }
+        });
         let name = raw
             .name
             .map(Spanned::into_inner)
@@ -717,6 +809,46 @@ impl Validator<'_> {
             index: i,
             location,
         })
+    }
+}
+
+impl Validator<'_> {
+    /// Two routes that match the same requests (a common method, the same host, the same
+    /// path up to parameter names) leave the later one unreachable for them: a mistake in
+    /// the file, reported at both routes' lines.
+    fn overlapping_routes(&mut self, routes: &[RouteSpec]) {
+        let mut seen: HashMap<(Option<&str>, String), Vec<&RouteSpec>> = HashMap::new();
+        for route in routes {
+            let key = (route.host.as_deref(), route.path.shape());
+            let earlier = seen.entry(key).or_default();
+            for other in earlier.iter() {
+                let Some(method) = common_method(&other.methods, &route.methods) else {
+                    continue;
+                };
+                let msg = format!(
+                    "matches the same requests ({method} {}{}) as routes[{}] at {}; one of them can never be chosen",
+                    route.host.as_deref().map(|h| format!("{h} ")).unwrap_or_default(),
+                    route.path.as_str(),
+                    other.index,
+                    other.location,
+                );
+                self.issues.push(ConfigIssue {
+                    location: route.location.clone(),
+                    key: format!("routes[{}]", route.index),
+                    message: msg,
+                });
+            }
+            earlier.push(route);
+        }
+    }
+}
+
+/// A method both routes accept (`None` accepting every method), for the message.
+fn common_method(a: &Option<Vec<Method>>, b: &Option<Vec<Method>>) -> Option<String> {
+    match (a, b) {
+        (None, None) => Some("any method".to_string()),
+        (None, Some(ms)) | (Some(ms), None) => ms.first().map(ToString::to_string),
+        (Some(x), Some(y)) => x.iter().find(|m| y.contains(m)).map(ToString::to_string),
     }
 }
 

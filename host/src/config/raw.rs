@@ -34,6 +34,12 @@ pub struct RawServer {
     pub max_connections: Option<Spanned<i64>>,
     pub access_log: Option<bool>,
     pub tls: Option<Spanned<RawTls>>,
+    pub tls_handshake_timeout_ms: Option<Spanned<i64>>,
+    pub idle_timeout_ms: Option<Spanned<i64>>,
+    pub merge_slashes: Option<bool>,
+    pub path_semicolons: Option<Spanned<String>>,
+    /// CIDRs (`10.0.0.0/8`) or single addresses whose forwarding headers are believed.
+    pub trusted_proxies: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

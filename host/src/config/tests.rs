@@ -106,7 +106,12 @@ fn redis_needs_a_url() {
 
 #[test]
 fn duplicate_route_names_are_refused() {
-    let second = BASE.split("[[routes]]").nth(1).unwrap();
+    // Same name, another path (the same path would also be an overlap).
+    let second = BASE
+        .split("[[routes]]")
+        .nth(1)
+        .unwrap()
+        .replace("/pets/{id}", "/other/{id}");
     let text = format!("{BASE}\n[[routes]]{second}");
     let issues = parse(&text).unwrap_err();
     assert_eq!(issues.len(), 1);
@@ -142,4 +147,121 @@ fn tempfile_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("wicket-config-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+#[test]
+fn hardening_keys_have_defaults_and_are_validated() {
+    let c = parse(BASE).unwrap();
+    assert!(c.server.path_rules.merge_slashes);
+    assert_eq!(c.server.path_rules.semicolons, Semicolons::Reject);
+    assert_eq!(c.server.idle_timeout, Duration::from_secs(60));
+    assert_eq!(c.server.tls_handshake_timeout, Duration::from_secs(10));
+    assert_eq!(c.server.trusted_proxies, TrustedProxies::default());
+
+    let text = BASE.replace(
+        "listen = \"127.0.0.1:8080\"",
+        "listen = \"127.0.0.1:8080\"\nmerge_slashes = false\npath_semicolons = \"literal\"\n\
+         idle_timeout_ms = 1500\ntls_handshake_timeout_ms = 700\n\
+         trusted_proxies = [\"10.0.0.0/8\", \"127.0.0.1\", \"fd00::/8\"]",
+    );
+    let c = parse(&text).unwrap();
+    assert!(!c.server.path_rules.merge_slashes);
+    assert_eq!(c.server.path_rules.semicolons, Semicolons::Literal);
+    assert_eq!(c.server.idle_timeout, Duration::from_millis(1500));
+    assert_eq!(c.server.tls_handshake_timeout, Duration::from_millis(700));
+    assert!(c
+        .server
+        .trusted_proxies
+        .contains("10.2.3.4".parse().unwrap()));
+    assert!(c
+        .server
+        .trusted_proxies
+        .contains("127.0.0.1".parse().unwrap()));
+    assert!(!c
+        .server
+        .trusted_proxies
+        .contains("127.0.0.2".parse().unwrap()));
+    assert!(c
+        .server
+        .trusted_proxies
+        .contains("fd00::1".parse().unwrap()));
+}
+
+#[test]
+fn bad_trusted_proxies_are_reported_with_their_line() {
+    let text = BASE.replace(
+        "listen = \"127.0.0.1:8080\"",
+        "listen = \"127.0.0.1:8080\"\ntrusted_proxies = [\n  \"10.0.0.0/8\",\n  \"10.0.0.0/33\",\n  \"10.1.2.3/8\",\n  \"proxy.internal\",\n]\npath_semicolons = \"strip\"",
+    );
+    let issues = parse(&text).unwrap_err();
+    let lines: Vec<(usize, &str)> = issues
+        .iter()
+        .map(|i| (i.location.line, i.key.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (9, "server.path_semicolons"),
+            (5, "server.trusted_proxies[1]"),
+            (6, "server.trusted_proxies[2]"),
+            (7, "server.trusted_proxies[3]"),
+        ]
+    );
+    assert!(
+        issues[2].message.contains("\"10.0.0.0/8\""),
+        "{}",
+        issues[2]
+    );
+}
+
+#[test]
+fn route_paths_and_hosts_must_be_canonical() {
+    let with_route = |path: &str, host: &str| {
+        format!("{BASE}\n[[routes]]\npath = \"{path}\"\n{host}integration = \"backend\"\n")
+    };
+    for (path, needle) in [
+        ("/v1/adm%69n", "write it as \"admin\""),
+        ("/v1/a%3bb", "write it as \"a%3Bb\""),
+        ("/v1/../admin", "dot segments"),
+        ("/v1/admin/", "does not end with '/'"),
+        ("/v1//admin", "empty segment"),
+        ("/v1/a;b", "';'"),
+        ("/v1/a%2Fb", "encoded '/'"),
+    ] {
+        let issues = parse(&with_route(path, "")).unwrap_err();
+        assert_eq!(issues.len(), 1, "{path}: {issues:?}");
+        assert_eq!(issues[0].key, "routes[1].path");
+        assert!(issues[0].message.contains(needle), "{path}: {}", issues[0]);
+    }
+    for host in ["a.example:8080", "a b", "*.", "u@a"] {
+        let issues = parse(&with_route("/x", &format!("host = \"{host}\"\n"))).unwrap_err();
+        assert_eq!(issues[0].key, "routes[1].host", "{host}");
+    }
+    let c = parse(&with_route("/x", "host = \"API.Example.com.\"\n")).unwrap();
+    assert_eq!(c.routes[1].host.as_deref(), Some("api.example.com"));
+}
+
+#[test]
+fn overlapping_routes_are_reported_naming_both() {
+    let text = format!(
+        "{BASE}\n[[routes]]\nname = \"pets-again\"\nmethods = [\"GET\"]\npath = \"/pets/{{petId}}\"\nintegration = \"backend\"\n\
+         \n[[routes]]\nname = \"other-host\"\nhost = \"a.example\"\npath = \"/pets/{{id}}\"\nintegration = \"backend\"\n\
+         \n[[routes]]\nname = \"put\"\nmethods = [\"PUT\"]\npath = \"/pets/{{id}}\"\nintegration = \"backend\"\n"
+    );
+    let issues = parse(&text).unwrap_err();
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert_eq!(issues[0].key, "routes[1]");
+    assert_eq!(issues[0].location.line, 19);
+    assert!(
+        issues[0]
+            .message
+            .contains("routes[0] at /etc/wicket/gw.toml:12:1"),
+        "{}",
+        issues[0]
+    );
+    assert!(
+        issues[0].message.contains("GET /pets/{petId}"),
+        "{}",
+        issues[0]
+    );
 }

@@ -1,27 +1,33 @@
 //! Listeners: accept connections (plain or TLS), speak HTTP/1.1 and HTTP/2 (h2c by prior
-//! knowledge, h2 over TLS by ALPN) with hyper, enforce the connection-level limits, and hand
-//! each request to the pipeline with the gateway that is current when it arrives.
+//! knowledge, h2 over TLS by ALPN) with hyper, enforce the connection-level limits and
+//! deadlines (`conn.rs`), and hand each request to the pipeline with the gateway that is
+//! current when it arrives.
 
+pub mod conn;
 pub mod tls;
 
 use crate::gateway::Gateway;
+use crate::inbound::{hyper_header_bytes, HYPER_MAX_HEADERS};
 use crate::pipeline::{self, Peer};
 use arc_swap::ArcSwap;
+use conn::{Activity, Deadlines, TrackedBody};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 
-/// How long a TLS handshake may take before the connection is dropped.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// HTTP/2 pings on a connection with nothing to send, and how long an answer may take
+/// before the peer is taken for gone.
+const H2_PING_INTERVAL: Duration = Duration::from_secs(30);
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The gateway currently serving; swapped whole when the config changes.
 pub type Shared = Arc<ArcSwap<Gateway>>;
@@ -35,19 +41,27 @@ pub async fn serve(
 ) {
     let server = gateway.load().config.server.clone();
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // hyper's own limits sit above ours so that the pipeline answers most oversized heads
+    // itself, with a JSON body; past these hyper answers a bare 431.
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(server.header_read_timeout)
-        .max_buf_size(server.max_header_bytes.max(8192));
+        .max_headers(HYPER_MAX_HEADERS)
+        .max_buf_size(hyper_header_bytes(server.max_header_bytes));
     builder
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(100)
-        .max_header_list_size(server.max_header_bytes as u32)
-        .keep_alive_interval(Some(Duration::from_secs(30)));
+        .max_header_list_size(hyper_header_bytes(server.max_header_bytes) as u32)
+        .keep_alive_interval(Some(H2_PING_INTERVAL))
+        .keep_alive_timeout(H2_PING_TIMEOUT);
     let builder = Arc::new(builder);
-    let graceful = GracefulShutdown::new();
+    let deadlines = Deadlines {
+        head: server.header_read_timeout,
+        idle: server.idle_timeout,
+    };
+    let (stop, stopping) = watch::channel(false);
     let slots = Arc::new(Semaphore::new(server.max_connections));
     let scheme = if tls.is_some() { "https" } else { "http" };
     tokio::pin!(shutdown);
@@ -70,61 +84,91 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let activity = Activity::new();
         let peer = Peer { addr, scheme };
         let gateway = gateway.clone();
+        let tracked = activity.clone();
         let service = service_fn(move |req: hyper::Request<Incoming>| {
             let gw = gateway.load_full();
+            let in_flight = tracked.begin();
             async move {
                 let resp = pipeline::handle(&gw, req, peer).await;
-                Ok::<_, Infallible>(resp)
+                Ok::<_, Infallible>(resp.map(|body| TrackedBody::new(body, in_flight)))
             }
         });
         let builder = builder.clone();
-        match &tls {
-            None => {
-                let conn = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(client = %addr, "connection ended: {e}");
+        let mut stopping = stopping.clone();
+        let acceptor = tls.clone();
+        let handshake_timeout = server.tls_handshake_timeout;
+        tokio::spawn(async move {
+            let result = match acceptor {
+                None => {
+                    serve_one(
+                        &builder,
+                        stream,
+                        service,
+                        &activity,
+                        deadlines,
+                        &mut stopping,
+                    )
+                    .await
+                }
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => {
+                            serve_one(&builder, s, service, &activity, deadlines, &mut stopping)
+                                .await
+                        }
+                        Ok(Err(e)) => Err(format!("TLS handshake failed: {e}").into()),
+                        Err(_) => Err("TLS handshake timed out".into()),
                     }
-                    drop(permit);
-                });
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(client = %addr, "connection ended: {e}");
             }
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let stream =
-                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream))
-                            .await
-                        {
-                            Ok(Ok(s)) => s,
-                            Ok(Err(e)) => {
-                                tracing::debug!(client = %addr, "TLS handshake failed: {e}");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::debug!(client = %addr, "TLS handshake timed out");
-                                return;
-                            }
-                        };
-                    let conn = builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .into_owned();
-                    if let Err(e) = watcher.watch(conn).await {
-                        tracing::debug!(client = %addr, "connection ended: {e}");
-                    }
-                    drop(permit);
-                });
-            }
-        }
+            drop(permit);
+        });
     }
     drop(listener);
+    let _ = stop.send(true);
+    // Every connection holds a slot until it ends: all slots back means all drained.
+    let all = u32::try_from(server.max_connections).unwrap_or(u32::MAX);
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections drained"),
+        _ = slots.acquire_many(all) => tracing::info!("all connections drained"),
         () = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing"),
     }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Serve one connection (plain or TLS) under its deadlines.
+async fn serve_one<I, S>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    service: S,
+    activity: &Activity,
+    deadlines: Deadlines,
+    stopping: &mut watch::Receiver<bool>,
+) -> Result<(), BoxError>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            hyper::Request<Incoming>,
+            Response = hyper::Response<TrackedBody>,
+            Error = Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    conn::drive(
+        conn.as_mut(),
+        |c| c.graceful_shutdown(),
+        activity,
+        deadlines,
+        stopping,
+    )
+    .await
 }

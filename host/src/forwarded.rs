@@ -1,0 +1,306 @@
+//! Forwarding headers (`X-Forwarded-*`, `Forwarded`, `X-Real-IP` ...) and the client's
+//! address, decided once before plugins run.
+//!
+//! Anyone can send `X-Forwarded-For: 10.0.0.1`; only a proxy we were told to trust
+//! (`[server] trusted_proxies`) says something true in it. So:
+//! * from an untrusted peer, every forwarding header the client sent is dropped and replaced
+//!   by what the gateway knows: `X-Forwarded-For` is the peer's address, `X-Forwarded-Proto`
+//!   the scheme it connected with, `X-Forwarded-Host` the validated host;
+//! * from a trusted peer, the headers it sent are kept, `X-Forwarded-For` is appended to
+//!   (and `Forwarded` gets a `for=` element), and the client is the first address from the
+//!   right of `X-Forwarded-For` that is not a trusted proxy (each trusted hop appended the
+//!   address of the one before it; everything left of the first untrusted one may be made
+//!   up by the client). A `X-Forwarded-Proto` or `X-Forwarded-Host` it sent that is not
+//!   valid is replaced as if it came from an untrusted peer.
+//!
+//! Either way `X-Real-IP` is set to that client address, the one plugins get as the context
+//! value `client_ip`.
+
+use crate::canonical::Authority;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use ipnet::IpNet;
+use std::net::{IpAddr, SocketAddr};
+
+/// The proxies whose forwarding headers are believed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    pub fn new(nets: Vec<IpNet>) -> TrustedProxies {
+        TrustedProxies(nets)
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+}
+
+/// Headers through which a client can claim an address, scheme or host; removed when the
+/// peer is not trusted. Any `x-forwarded-*` header is covered as well.
+const CLAIMS: &[&str] = &[
+    "forwarded",
+    "x-real-ip",
+    "x-client-ip",
+    "client-ip",
+    "true-client-ip",
+    "x-cluster-client-ip",
+    "cf-connecting-ip",
+    "fastly-client-ip",
+    "x-original-forwarded-for",
+];
+
+const XFF: &str = "x-forwarded-for";
+const XFP: &str = "x-forwarded-proto";
+const XFH: &str = "x-forwarded-host";
+
+/// Rewrite the forwarding headers of a request that arrived from `peer` over `scheme` for
+/// `authority`, and return the client's address.
+pub fn apply(
+    headers: &mut HeaderMap,
+    peer: IpAddr,
+    scheme: &'static str,
+    authority: Option<&Authority>,
+    trusted: &TrustedProxies,
+) -> IpAddr {
+    let peer = peer.to_canonical();
+    let from_proxy = trusted.contains(peer);
+    let chain = joined(headers, XFF);
+    let client = if from_proxy {
+        client_from_chain(chain.as_deref().unwrap_or(""), peer, trusted)
+    } else {
+        peer
+    };
+    if !from_proxy {
+        let names: Vec<HeaderName> = headers
+            .keys()
+            .filter(|n| n.as_str().starts_with("x-forwarded-") || CLAIMS.contains(&n.as_str()))
+            .cloned()
+            .collect();
+        for name in names {
+            headers.remove(name);
+        }
+    }
+
+    let xff = match chain.filter(|_| from_proxy) {
+        Some(c) if !c.trim().is_empty() => format!("{c}, {peer}"),
+        _ => peer.to_string(),
+    };
+    set(headers, XFF, &xff);
+    let proto_ok = from_proxy && single(headers, XFP).is_some_and(|p| p == "http" || p == "https");
+    if !proto_ok {
+        set(headers, XFP, scheme);
+    }
+    let host_ok = from_proxy && single(headers, XFH).is_some_and(|h| Authority::parse(&h).is_ok());
+    if !host_ok {
+        match authority {
+            Some(a) => set(headers, XFH, &a.to_string()),
+            None => {
+                headers.remove(XFH);
+            }
+        }
+    }
+    if from_proxy {
+        if let Some(f) = joined(headers, "forwarded") {
+            set(headers, "forwarded", &format!("{f}, for={}", node(peer)));
+        }
+    }
+    set(headers, "x-real-ip", &client.to_string());
+    client
+}
+
+/// The first address from the right of `chain` that is not a trusted proxy; all of them
+/// trusted means the leftmost. An entry that is not an address ends the walk at the last
+/// address known to be good, since a trusted proxy would not have written it.
+fn client_from_chain(chain: &str, peer: IpAddr, trusted: &TrustedProxies) -> IpAddr {
+    let mut client = peer;
+    for entry in chain.rsplit(',') {
+        match parse_node(entry.trim()) {
+            Some(ip) => {
+                client = ip;
+                if !trusted.contains(ip) {
+                    break;
+                }
+            }
+            None => break,
+        }
+    }
+    client
+}
+
+/// An address as written in `X-Forwarded-For`: `1.2.3.4`, `1.2.3.4:5678`, `::1` or
+/// `[::1]:5678`.
+fn parse_node(entry: &str) -> Option<IpAddr> {
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    entry
+        .parse::<SocketAddr>()
+        .ok()
+        .map(|s| s.ip().to_canonical())
+}
+
+/// RFC 7239 node syntax: IPv6 addresses are bracketed and quoted.
+fn node(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("\"[{v6}]\""),
+    }
+}
+
+/// All values of `name` joined with ", " (the list form), if there is any.
+fn joined(headers: &HeaderMap, name: &str) -> Option<String> {
+    let values: Vec<&str> = headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.join(", "))
+}
+
+/// The value of `name` when it is sent exactly once, trimmed.
+fn single(headers: &HeaderMap, name: &str) -> Option<String> {
+    let mut all = headers.get_all(name).iter();
+    let first = all.next()?;
+    if all.next().is_some() {
+        return None;
+    }
+    first.to_str().ok().map(|s| s.trim().to_string())
+}
+
+fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(name, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trusted(nets: &[&str]) -> TrustedProxies {
+        TrustedProxies::new(nets.iter().map(|n| n.parse().unwrap()).collect())
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    fn values(h: &HeaderMap, name: &str) -> Vec<String> {
+        h.get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    const SPOOFED: &[(&str, &str)] = &[
+        ("x-forwarded-for", "1.1.1.1"),
+        ("x-forwarded-for", "2.2.2.2"),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "evil.example"),
+        ("x-forwarded-port", "443"),
+        ("x-forwarded-prefix", "/admin"),
+        ("forwarded", "for=1.1.1.1;host=evil.example"),
+        ("x-real-ip", "1.1.1.1"),
+        ("x-client-ip", "1.1.1.1"),
+        ("true-client-ip", "1.1.1.1"),
+        ("accept", "*/*"),
+    ];
+
+    #[test]
+    fn an_untrusted_peer_claims_nothing() {
+        let mut h = headers(SPOOFED);
+        let host = Authority::parse("api.example:8080").unwrap();
+        let t = trusted(&["10.0.0.0/8"]);
+        let client = apply(&mut h, ip("203.0.113.9"), "http", Some(&host), &t);
+        assert_eq!(client, ip("203.0.113.9"));
+        assert_eq!(values(&h, "x-forwarded-for"), ["203.0.113.9"]);
+        assert_eq!(values(&h, "x-forwarded-proto"), ["http"]);
+        assert_eq!(values(&h, "x-forwarded-host"), ["api.example:8080"]);
+        assert_eq!(values(&h, "x-real-ip"), ["203.0.113.9"]);
+        for gone in [
+            "x-forwarded-port",
+            "x-forwarded-prefix",
+            "forwarded",
+            "x-client-ip",
+            "true-client-ip",
+        ] {
+            assert!(!h.contains_key(gone), "{gone} was kept");
+        }
+        assert_eq!(values(&h, "accept"), ["*/*"]);
+    }
+
+    #[test]
+    fn no_host_means_no_forwarded_host() {
+        let mut h = headers(&[("x-forwarded-host", "evil.example")]);
+        apply(
+            &mut h,
+            ip("127.0.0.1"),
+            "http",
+            None,
+            &TrustedProxies::default(),
+        );
+        assert!(!h.contains_key("x-forwarded-host"));
+    }
+
+    #[test]
+    fn a_trusted_peer_is_appended_to_and_the_client_is_the_first_untrusted_hop() {
+        let t = trusted(&["10.0.0.0/8", "127.0.0.1/32"]);
+        let mut h = headers(&[
+            ("x-forwarded-for", "6.6.6.6, 198.51.100.7"),
+            ("x-forwarded-for", "10.1.2.3"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "api.example"),
+            ("forwarded", "for=198.51.100.7"),
+        ]);
+        let client = apply(&mut h, ip("127.0.0.1"), "http", None, &t);
+        assert_eq!(client, ip("198.51.100.7"));
+        assert_eq!(
+            values(&h, "x-forwarded-for"),
+            ["6.6.6.6, 198.51.100.7, 10.1.2.3, 127.0.0.1"]
+        );
+        assert_eq!(values(&h, "x-forwarded-proto"), ["https"]);
+        assert_eq!(values(&h, "x-forwarded-host"), ["api.example"]);
+        assert_eq!(values(&h, "forwarded"), ["for=198.51.100.7, for=127.0.0.1"]);
+        assert_eq!(values(&h, "x-real-ip"), ["198.51.100.7"]);
+    }
+
+    #[test]
+    fn chains_of_trusted_hops_and_bad_entries() {
+        let t = trusted(&["10.0.0.0/8", "::1/128"]);
+        let chain = |c: &str| client_from_chain(c, ip("10.0.0.1"), &t);
+        assert_eq!(chain(""), ip("10.0.0.1"));
+        assert_eq!(chain("10.0.0.2, 10.0.0.3"), ip("10.0.0.2"));
+        assert_eq!(chain("5.5.5.5, garbage, 10.0.0.3"), ip("10.0.0.3"));
+        assert_eq!(chain("5.5.5.5:1234"), ip("5.5.5.5"));
+        assert_eq!(chain("[2001:db8::1]:80, ::1"), ip("2001:db8::1"));
+        assert_eq!(chain("unknown"), ip("10.0.0.1"));
+        // An IPv4 peer seen through a dual-stack socket is matched as IPv4.
+        assert!(t.contains(ip("::ffff:10.9.9.9")));
+    }
+
+    #[test]
+    fn invalid_claims_from_a_trusted_peer_are_replaced() {
+        let t = trusted(&["127.0.0.0/8"]);
+        let host = Authority::parse("api.example").unwrap();
+        let mut h = headers(&[
+            ("x-forwarded-proto", "gopher"),
+            ("x-forwarded-host", "evil.example/x?y"),
+        ]);
+        apply(&mut h, ip("127.0.0.1"), "https", Some(&host), &t);
+        assert_eq!(values(&h, "x-forwarded-proto"), ["https"]);
+        assert_eq!(values(&h, "x-forwarded-host"), ["api.example"]);
+        assert_eq!(values(&h, "x-forwarded-for"), ["127.0.0.1"]);
+    }
+}
