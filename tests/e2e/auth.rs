@@ -215,9 +215,9 @@ integration = "hello"
 // ---------------------------------------------------------------------------------------------
 // sigv4
 
-/// `../shared/vectors/sigv4`, beside the repository.
+/// The AWS SigV4 test suite, in the repository (`tests/vectors/sigv4`, see its `SOURCE.md`).
 fn sigv4_vectors() -> PathBuf {
-    root().parent().unwrap().join("shared/vectors/sigv4")
+    root().join("tests/vectors/sigv4")
 }
 
 /// A response read off a raw connection.
