@@ -16,11 +16,60 @@ const BUCKETS: &[f64] = &[
     2.5, 5.0, 10.0, 30.0,
 ];
 
+/// A metric family's Prometheus type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    Histogram,
+}
+
+/// Every family the host records itself, with its help text. Names carry their unit
+/// (`_seconds`, `_bytes`) and counters end in `_total`. Plugins name their own families
+/// (`wicket_plugin_<name>`, through the `metrics` capability) at run time: `render` gives them
+/// a help line.
+const HOST_FAMILIES: &[(&str, Kind, &str)] = &[
+    (
+        "wicket_requests_total",
+        Kind::Counter,
+        "Requests answered, by route (\"(none)\" when no route matched) and status class (2xx, 3xx, 4xx, 5xx).",
+    ),
+    (
+        "wicket_request_seconds",
+        Kind::Histogram,
+        "Time to answer a request, from routing to the response head, by route.",
+    ),
+    (
+        "wicket_integration_seconds",
+        Kind::Histogram,
+        "Time in the route's integration (the upstream call or the answering plugin), by route.",
+    ),
+    (
+        "wicket_plugin_seconds",
+        Kind::Histogram,
+        "Time in one plugin call, by plugin and phase (on_request, on_response, handle).",
+    ),
+];
+
+/// Help for a family no one described: one a plugin records through the `metrics` capability.
+const PLUGIN_FAMILY_HELP: &str =
+    "Recorded by a plugin through the metrics capability (the plugin label names it).";
+
+/// Describe every host family to the recorder, so `/metrics` has a `# HELP` line for each.
+fn describe_metrics() {
+    for &(name, kind, help) in HOST_FAMILIES {
+        match kind {
+            Kind::Counter => metrics::describe_counter!(name, help),
+            Kind::Histogram => metrics::describe_histogram!(name, help),
+        }
+    }
+}
+
 /// Install the process-wide Prometheus recorder. Call before any metric handle is made.
 pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), BUCKETS)?
         .install_recorder()?;
+    describe_metrics();
     let upkeep = handle.clone();
     // Histograms are drained into their buckets by upkeep; without it memory grows.
     tokio::spawn(async move {
@@ -49,8 +98,8 @@ pub async fn serve(listener: TcpListener, metrics: PrometheusHandle) {
                     ),
                     "/metrics" => text(
                         StatusCode::OK,
-                        "text/plain; version=0.0.4",
-                        metrics.render(),
+                        "text/plain; version=0.0.4; charset=utf-8",
+                        render(&metrics),
                     ),
                     _ => text(
                         StatusCode::NOT_FOUND,
@@ -69,6 +118,35 @@ pub async fn serve(listener: TcpListener, metrics: PrometheusHandle) {
     }
 }
 
+/// The exposition text (Prometheus text format 0.0.4): the recorder's, with a `# HELP` line
+/// added before the `# TYPE` line of every family that has none (the plugins' own families).
+pub fn render(metrics: &PrometheusHandle) -> String {
+    with_help_lines(&metrics.render())
+}
+
+fn with_help_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 512);
+    let mut described: Option<&str> = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            described = rest.split(' ').next();
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let name = rest.split(' ').next().unwrap_or_default();
+            if described != Some(name) {
+                out.push_str("# HELP ");
+                out.push_str(name);
+                out.push(' ');
+                out.push_str(PLUGIN_FAMILY_HELP);
+                out.push('\n');
+            }
+            described = None;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
 fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
@@ -77,4 +155,42 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
         header::HeaderValue::from_static(content_type),
     );
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_family_names_carry_their_unit() {
+        for &(name, kind, help) in HOST_FAMILIES {
+            assert!(name.starts_with("wicket_"), "{name}");
+            match kind {
+                Kind::Counter => assert!(name.ends_with("_total"), "{name}"),
+                Kind::Histogram => assert!(
+                    name.ends_with("_seconds") || name.ends_with("_bytes"),
+                    "{name}"
+                ),
+            }
+            assert!(!help.is_empty() && !help.contains('\n'), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_family_gets_a_help_line_once() {
+        let text = "# HELP a_total Described.\n# TYPE a_total counter\na_total 1\n\n\
+                    # TYPE wicket_plugin_x_total counter\nwicket_plugin_x_total{plugin=\"p\"} 2\n\n\
+                    # TYPE wicket_plugin_y summary\nwicket_plugin_y_sum 1\nwicket_plugin_y_count 1\n";
+        let out = with_help_lines(text);
+        assert_eq!(
+            out,
+            format!(
+                "# HELP a_total Described.\n# TYPE a_total counter\na_total 1\n\n\
+                 # HELP wicket_plugin_x_total {PLUGIN_FAMILY_HELP}\n\
+                 # TYPE wicket_plugin_x_total counter\nwicket_plugin_x_total{{plugin=\"p\"}} 2\n\n\
+                 # HELP wicket_plugin_y {PLUGIN_FAMILY_HELP}\n\
+                 # TYPE wicket_plugin_y summary\nwicket_plugin_y_sum 1\nwicket_plugin_y_count 1\n"
+            )
+        );
+    }
 }

@@ -10,10 +10,11 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wicket_e2e::{base64, check, client, root, serve_on_thread, sha256_hex, Gateway, Upstream};
+use wicket_e2e::{
+    base64, check, client, root, run_python, serve_on_thread, sha256_hex, Gateway, Upstream,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
@@ -215,9 +216,9 @@ integration = "hello"
 // ---------------------------------------------------------------------------------------------
 // sigv4
 
-/// `../shared/vectors/sigv4`, beside the repository.
+/// The AWS SigV4 test suite, in the repository (`tests/vectors/sigv4`, see its `SOURCE.md`).
 fn sigv4_vectors() -> PathBuf {
-    root().parent().unwrap().join("shared/vectors/sigv4")
+    root().join("tests/vectors/sigv4")
 }
 
 /// A response read off a raw connection.
@@ -690,26 +691,8 @@ else:
     auth.SigV4Auth(creds, spec["service"], spec["region"]).add_auth(req)
 print(json.dumps({"url": req.url, "headers": list(req.headers.items())}))
 "#;
-    let mut child = Command::new("python3")
-        .args(["-c", SCRIPT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(spec.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "botocore: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stdout = run_python("botocore", SCRIPT, spec.to_string().as_bytes());
+    let v: Value = serde_json::from_slice(&stdout).unwrap();
     let headers = v["headers"]
         .as_array()
         .unwrap()
@@ -1242,26 +1225,8 @@ for t in spec.get("tokens", []):
 print(json.dumps({"jwks": {"keys": public}, "pems": pems, "tokens": tokens,
                   "public_pems": {kid: k.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode() for kid, k in private.items()}}))
 "#;
-    let mut child = Command::new("python3")
-        .args(["-c", SCRIPT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(spec.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "PyJWT: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let stdout = run_python("PyJWT", SCRIPT, spec.to_string().as_bytes());
+    serde_json::from_slice(&stdout).unwrap()
 }
 
 fn b64url(bytes: &[u8]) -> String {

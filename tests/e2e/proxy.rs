@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode, Version};
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use wicket_e2e::{client, sha256_hex, Gateway, Upstream};
+use wicket_e2e::{client, run_python, sha256_hex, Gateway, Upstream};
 
 const CONFIG: &str = r#"
 [server]
@@ -423,6 +423,112 @@ async fn admin_listener_serves_health_and_metrics() {
     // Client traffic does not reach the admin paths.
     let resp = client().get(gw.url("/metrics")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
+
+/// `/metrics` after some traffic, read by the Prometheus Python client's own text parser: it
+/// parses, and every family (the host's and the one the `cache` plugin names at run time) has
+/// one `# HELP` and one `# TYPE` line, and no sample is outside a typed family.
+#[tokio::test]
+async fn metrics_follow_the_exposition_format() {
+    let upstream = Upstream::start();
+    let config = format!(
+        "{}\n[state]\nbackend = \"memory\"\n\n\
+         [plugins.cache]\nbuiltin = \"cache\"\nconfig = {{ ttl_s = 60 }}\n\n\
+         [[routes]]\nname = \"cached\"\nmethods = [\"GET\"]\npath = \"/c/{{id}}\"\n\
+         plugins = [\"cache\"]\nintegration = \"pets\"\n",
+        CONFIG
+            .replace("UPSTREAM", &upstream.addr.to_string())
+            .replace("CLOSED", &format!("127.0.0.1:{}", closed_port()))
+    );
+    let gw = Gateway::start(&config);
+    let c = client();
+    for path in [
+        "/v1/pets/1",
+        "/v1/pets/2",
+        "/nowhere",
+        "/c/1",
+        "/c/1",
+        "/hello/x",
+    ] {
+        c.get(gw.url(path)).send().await.unwrap();
+    }
+    let resp = c.get(gw.admin_url("/metrics")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = resp.text().await.unwrap();
+
+    // The line-level rules the parser is lenient about: each family's HELP comes right before
+    // its TYPE, once; every sample line follows the TYPE of its family.
+    let mut helped = std::collections::HashSet::new();
+    let mut typed = std::collections::HashMap::new();
+    let mut last_help: Option<&str> = None;
+    let mut family: Option<(&str, &str)> = None;
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap();
+            assert!(!help.trim().is_empty(), "empty help: {line}");
+            assert!(helped.insert(name), "two HELP lines for {name}:\n{text}");
+            last_help = Some(name);
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert_eq!(
+                last_help,
+                Some(name),
+                "TYPE without HELP before it:\n{text}"
+            );
+            assert!(
+                typed.insert(name, kind).is_none(),
+                "two TYPE lines for {name}:\n{text}"
+            );
+            family = Some((name, kind));
+        } else {
+            assert!(!line.starts_with('#'), "unexpected comment: {line}");
+            let (name, kind) = family.unwrap_or_else(|| panic!("sample before any TYPE: {line}"));
+            let sample = line.split(['{', ' ']).next().unwrap();
+            let suffixes: &[&str] = match kind {
+                "histogram" => &["_bucket", "_sum", "_count"],
+                "summary" => &["", "_sum", "_count"],
+                _ => &[""],
+            };
+            assert!(
+                suffixes.iter().any(|s| sample == format!("{name}{s}")),
+                "{sample} is not in family {name} ({kind})"
+            );
+        }
+    }
+    for (name, kind) in [
+        ("wicket_requests_total", "counter"),
+        ("wicket_request_seconds", "histogram"),
+        ("wicket_integration_seconds", "histogram"),
+        ("wicket_plugin_seconds", "histogram"),
+        ("wicket_plugin_cache_misses_total", "counter"),
+        ("wicket_plugin_cache_hits_total", "counter"),
+    ] {
+        assert_eq!(typed.get(name), Some(&kind), "{name}:\n{text}");
+    }
+
+    // The reference parser: it rejects malformed lines, and reports a family without TYPE as
+    // "unknown" and one without HELP with empty documentation.
+    const PARSE: &str = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+families = [
+    {"name": f.name, "type": f.type, "help": f.documentation, "samples": len(f.samples)}
+    for f in text_string_to_metric_families(sys.stdin.read())
+]
+print(json.dumps(families))
+"#;
+    let parsed: Vec<Value> =
+        serde_json::from_slice(&run_python("prometheus_client", PARSE, text.as_bytes())).unwrap();
+    assert_eq!(parsed.len(), typed.len(), "{parsed:?}\n{text}");
+    for f in &parsed {
+        assert_ne!(f["type"], "unknown", "{f}");
+        assert!(!f["help"].as_str().unwrap().is_empty(), "{f}");
+        assert!(f["samples"].as_u64().unwrap() > 0, "{f}");
+    }
 }
 
 #[tokio::test]

@@ -388,6 +388,52 @@ pub fn test_plugin(name: &str) -> PathBuf {
     wasm
 }
 
+/// How to get the tools the tests run beside the gateway, for their failure messages.
+const INSTALL_HINT: &str = "run ./test.sh (the test command): it installs redis-server, and \
+componentize-py, botocore, PyJWT[crypto] and prometheus-client into a virtual environment in the \
+target directory, then runs the tests";
+
+/// The virtual environment `./test.sh` installs the Python tools into (`<target>/python-venv`).
+fn python_venv() -> PathBuf {
+    profile_dir().parent().unwrap().join("python-venv")
+}
+
+/// PATH with the venv's `bin` first when it exists, so `python3` and `componentize-py` are the
+/// ones `./test.sh` installed even when the tests run under plain `cargo test`.
+pub fn tools_path() -> std::ffi::OsString {
+    let bin = python_venv().join("bin");
+    let mut dirs = Vec::new();
+    if bin.is_dir() {
+        dirs.push(bin);
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    std::env::join_paths(dirs).unwrap()
+}
+
+/// Run `python3 -c script` with `input` on stdin and return its stdout. `what` names the job
+/// ("botocore", "PyJWT") for the failure message, which says how to install the tools.
+pub fn run_python(what: &str, script: &str, input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new("python3")
+        .env("PATH", tools_path())
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: cannot run python3 ({e}); {INSTALL_HINT}"));
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("ModuleNotFoundError") {
+        panic!("{what}: a Python module is missing; {INSTALL_HINT}\n{stderr}");
+    }
+    assert!(out.status.success(), "{what}: {stderr}");
+    out.stdout
+}
+
 /// The Python example plugin, built with componentize-py on first use.
 pub fn python_plugin() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
@@ -423,9 +469,14 @@ pub fn python_plugin() -> PathBuf {
                 let status = Command::new("bash")
                     .arg(src.join("build.sh"))
                     .arg(&out)
+                    .env("PATH", tools_path())
                     .status()
                     .expect("running plugins/examples/python-filter/build.sh");
-                assert!(status.success(), "building the Python plugin failed");
+                assert!(
+                    status.success(),
+                    "building the Python plugin with componentize-py failed; if it is not \
+                     installed, {INSTALL_HINT}"
+                );
             });
             out
         })
@@ -464,7 +515,7 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("redis-server is not installed (apt-get install redis-server)");
+            .unwrap_or_else(|e| panic!("cannot run redis-server ({e}); {INSTALL_HINT}"));
         self.child = Some(child);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while std::time::Instant::now() < deadline {

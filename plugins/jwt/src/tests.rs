@@ -1,4 +1,4 @@
-//! The signature layer against Wycheproof's JWS tests (`../shared/vectors/jose/`), the token
+//! The signature layer against Wycheproof's JWS tests (`tests/vectors/jose/`), the token
 //! and claim checks with hand-made HS256 tokens and forged ones, and the configuration.
 
 use std::path::{Path, PathBuf};
@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::*;
 
 fn vectors() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/jose")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/jose")
 }
 
 fn read_json(path: PathBuf) -> Value {

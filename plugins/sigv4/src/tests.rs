@@ -1,4 +1,4 @@
-//! The AWS SigV4 test suite (`../shared/vectors/sigv4/`) against the verifier, byte for byte:
+//! The AWS SigV4 test suite (`tests/vectors/sigv4/`) against the verifier, byte for byte:
 //! every `v4` case in header and query form (the raw-space and folded-header cases included,
 //! which no HTTP server would accept), the S3-flavoured cases, and a change to each signed part.
 
@@ -12,7 +12,7 @@ use crate::time::parse_rfc3339_utc;
 use crate::verify::{parse_claim, signing_key, string_to_sign, SIGNATURE_MISMATCH, UNKNOWN_KEY};
 
 fn vectors() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/sigv4")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/sigv4")
 }
 
 /// A request as the suite writes it: request line, headers (folded lines kept), body.
