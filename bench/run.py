@@ -9,6 +9,13 @@ keep-alive) and one Wicket process per arm, all on 127.0.0.1. The proxy under te
 on core 1; the load generators and the upstream share core 0. Arms run in a new random order
 every round so drift hits all of them alike; figures are medians over the rounds.
 
+Arms: the load generator's ceiling is `direct` (straight to the upstream); `hyper-floor`, a plain
+hyper proxy (bench/src/bin/hyper-floor.rs) that is the floor for Wicket's own cost; nginx;
+Wicket with 0, 1, 2, 5, 10 no-op filters (pooled and fresh); the realistic chain api-key ->
+quota -> headers -> http; a cache hit. Then streams: SSE (time from the upstream's write to
+the client's read, per event) and a 1 GiB download (throughput, peak RSS), for direct, nginx
+and Wicket.
+
 Per arm: saturation throughput (wrk -t1 -c32, closed loop), CPU time and minor page faults
 per request of the proxy process (from /proc), its peak RSS, and latency percentiles at a
 fixed offered load (bench's own open-loop `loadgen`, latency counted from each request's due
@@ -156,7 +163,7 @@ def quiet(limit=20.0, patience=5.0):
 
 def wrk(url, seconds):
     out = subprocess.run(
-        ["taskset", "-c", LOAD_CORE, "wrk", "-t1", "-c32", f"-d{seconds}s", url],
+        ["taskset", "-c", LOAD_CORE, "wrk", "-t1", "-c32", f"-d{seconds}s", "-H", "x-api-key: bench", url],
         check=True, capture_output=True, text=True, timeout=seconds + 30,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -219,11 +226,74 @@ def wicket_config(port, upstream, filters, isolation, noop):
     return "\n".join(lines) + "\n"
 
 
+
+def chain_config(port, upstream):
+    """The realistic chain: API key, a quota that never refuses, fixed headers, the forward."""
+    import hashlib
+    key_sha = hashlib.sha256(b"bench").hexdigest()
+    return "\n".join([
+        "[server]", f'listen = "127.0.0.1:{port}"', "access_log = false", "",
+        "[plugins.key]", 'builtin = "api-key"',
+        f'config = {{ keys = [{{ key_sha256 = "{key_sha}", principal = "bench", plan = "gold" }}] }}', "",
+        "[plugins.quota]", 'builtin = "quota"', 'config = { rate = 1000000000, burst = 1000000000, by = "principal" }', "",
+        "[plugins.stamp]", 'builtin = "headers"',
+        'config = { request = { set = { "x-api-version" = "1" } }, response = { set = { "x-served-by" = "wicket" } } }', "",
+        "[plugins.backend]", 'builtin = "http"', f'config = {{ url = "http://127.0.0.1:{upstream}/{{path+}}" }}', "",
+        "[[routes]]", 'path = "/{path+}"', 'plugins = ["key", "quota", "stamp"]', 'integration = "backend"',
+    ]) + "\n"
+
+
+def cache_config(port, upstream):
+    """Every request after the first is a cache hit."""
+    return "\n".join([
+        "[server]", f'listen = "127.0.0.1:{port}"', "access_log = false", "",
+        "[plugins.cache]", 'builtin = "cache"', "config = { ttl_s = 3600 }", "",
+        "[plugins.backend]", 'builtin = "http"', f'config = {{ url = "http://127.0.0.1:{upstream}/{{path+}}" }}', "",
+        "[[routes]]", 'path = "/{path+}"', 'plugins = ["cache"]', 'integration = "backend"',
+    ]) + "\n"
+
+
+def sse_latency(url, events=100):
+    """Per-event delay (us) from the upstream's write to this client's read, p50 and p99."""
+    t0 = time.time()
+    delays = []
+    with urllib.request.urlopen(url, timeout=30) as r:
+        for line in r:
+            if line.startswith(b"data: "):
+                sent_ns = int(line[6:].strip())
+                delays.append((time.time_ns() - sent_ns) / 1000)
+                if len(delays) >= events:
+                    break
+    delays.sort()
+    pick = lambda p: round(delays[min(len(delays) - 1, int(len(delays) * p))])
+    return {"events": len(delays), "p50_us": pick(0.5), "p99_us": pick(0.99), "seconds": round(time.time() - t0, 2)}
+
+
+def download(url, proc):
+    """Throughput of a 1 GiB download through `url` and the proxy's peak RSS during it."""
+    t0 = time.monotonic()
+    out = subprocess.run(["taskset", "-c", LOAD_CORE, "curl", "-s", "-o", "/dev/null", "-w", "%{size_download}",
+                          "-H", "x-api-key: bench", url], check=True, capture_output=True, text=True, timeout=120).stdout
+    took = time.monotonic() - t0
+    size = int(out)
+    return {"bytes": size, "mib_per_s": round(size / took / (1 << 20)), "peak_rss_mib": round(peak_rss_kib(proc) / 1024, 1) if proc else None}
+
+
 # A minimal working config for each built-in, for the start-up measurement.
 EXAMPLES = {
     "http": 'url = "http://127.0.0.1:{upstream}/"',
     "mock": "",
     "headers": 'request = { set = { "x-a" = "1" } }',
+    "api-key": 'keys = [{ key_sha256 = "' + "0" * 64 + '", principal = "p" }]',
+    "cors": 'allow_origins = ["https://app.example.com"]',
+    "validate": 'required_headers = ["x-a"], body_required = false',
+    "sigv4": 'credentials = [{ access_key = "AKIDEXAMPLE", secret_key = "secret", principal = "p" }], region = "us-east-1"',
+    "xml-json": 'request = "xml-to-json"',
+    "jwt": 'hs_secret = "0123456789abcdef0123456789abcdef"',
+    "quota": "rate = 10",
+    "introspect": 'introspection_url = "http://127.0.0.1:{upstream}/introspect", client_id = "g", client_secret = "s"',
+    "cache": "ttl_s = 60",
+    "json-map": 'request = { body = "." }',
 }
 
 
@@ -302,6 +372,17 @@ def main():
             "nginx": lambda: (Proc("nginx", ["nginx", "-c", workdir / "nginx.conf", "-p", workdir], PROXY_CORE),
                               f"http://127.0.0.1:{nginx_port}/"),
         }
+        floor_port = free_port()
+        starters["hyper-floor"] = lambda: (
+            Proc("hyper-floor", [RELEASE / "hyper-floor", f"127.0.0.1:{floor_port}", f"127.0.0.1:{up_port}"], PROXY_CORE),
+            f"http://127.0.0.1:{floor_port}/")
+        for name, make in (("wicket-chain", chain_config), ("wicket-cache-hit", cache_config)):
+            port = free_port()
+            cfg = workdir / f"{name}.toml"
+            cfg.write_text(make(port, up_port))
+            starters[name] = (lambda name=name, cfg=cfg, port=port: (
+                Proc(name, [RELEASE / "wicket", "run", "--config", cfg], PROXY_CORE, env=env),
+                f"http://127.0.0.1:{port}/x"))
         variants = [("wicket-0", 0, "pooled")]
         for n in counts:
             variants += [(f"wicket-pooled-{n}", n, "pooled"), (f"wicket-fresh-{n}", n, "request")]
@@ -367,6 +448,20 @@ def main():
                 results[name]["lat"].append(loadgen(url, rate, lat_s))
                 stop(name, proc)
 
+        streams = {}
+        for name in ("direct", "nginx", "wicket-0"):
+            proc, url = start(name)
+            base_url = url.rsplit("/", 1)[0]
+            try:
+                streams[name] = {
+                    "sse": sse_latency(f"{base_url}/events?n={50 if args.quick else 200}&ms=10"),
+                    "download_1gib": download(f"{base_url}/big?mb=1024", proc),
+                }
+            except Exception as e:
+                log(f"stream measurement of {name} failed: {e}")
+                streams[name] = {"error": str(e)}
+            stop(name, proc)
+
         try:
             startup = measure_startup(workdir, up_port)
         except Exception as e:  # the load figures are worth keeping without it
@@ -374,9 +469,11 @@ def main():
             startup = {"error": str(e), "plugins": [], "cold_ms": None, "warm_ms": None}
 
         report = {"machine": {"cores": os.cpu_count()}, "rounds": rounds, "saturation_seconds": sat_s,
-                  "latency_seconds": lat_s, "latency_offered_rps": rate, "startup": startup, "arms": {}}
+                  "latency_seconds": lat_s, "latency_offered_rps": rate, "startup": startup, "streams": streams,
+                  "arms": {}}
         base = lambda n, key: statistics.median(results[n][key]) if results[n][key] else None
         nginx_rps, w0_rps = base("nginx", "rps"), base("wicket-0", "rps")
+        floor_rps, floor_cpu = base("hyper-floor", "rps"), base("hyper-floor", "cpu_us")
         direct_lat = {k: statistics.median(x[k] for x in results["direct"]["lat"]) for k in ("p50_us", "p99_us", "p999_us")}
         for name in arms:
             res = results[name]
@@ -384,12 +481,13 @@ def main():
             lat = {k: statistics.median(x[k] for x in res["lat"]) for k in ("p50_us", "p99_us", "p999_us")}
             entry = {
                 "rps": round(rps), "rps_spread": round(spread, 3), "rps_vs_nginx": round(rps / nginx_rps, 3),
-                "rps_vs_wicket0": round(rps / w0_rps, 3),
+                "rps_vs_wicket0": round(rps / w0_rps, 3), "rps_vs_floor": round(rps / floor_rps, 3),
                 "latency_us": lat, "latency_over_direct_us": {k: lat[k] - direct_lat[k] for k in lat},
                 "latency_errors": sum(x["errors"] for x in res["lat"]),
             }
             if res["cpu_us"]:
                 entry["cpu_us_per_req"] = round(statistics.median(res["cpu_us"]), 2)
+                entry["cpu_vs_floor"] = round(statistics.median(res["cpu_us"]) / floor_cpu, 3)
                 entry["minflt_per_req"] = round(statistics.median(res["minflt"]), 3)
                 entry["max_cpu_wait_fraction"] = round(max(res["delayed"]), 3)
                 entry["peak_rss_kib"] = rss.get(name, 0)
@@ -417,7 +515,7 @@ def main():
 
 
 def print_table(report):
-    hdr = f"{'arm':<18}{'req/s':>9}{'spread':>8}{'/nginx':>8}{'/w-0':>7}{'cpu us/req':>11}{'flt/req':>8}{'rss MiB':>8}" \
+    hdr = f"{'arm':<18}{'req/s':>9}{'spread':>8}{'/nginx':>8}{'/floor':>8}{'/w-0':>7}{'cpu us/req':>11}{'cpu/floor':>10}{'flt/req':>8}{'rss MiB':>8}" \
           f"{'p50 us':>8}{'p99 us':>8}{'p99.9 us':>9}  flags"
     print(f"saturation: wrk -t1 -c32; latency: open loop at {report['latency_offered_rps']} req/s; "
           f"median of {report['rounds']} rounds")
@@ -425,13 +523,23 @@ def print_table(report):
     print("-" * len(hdr))
     for name, a in report["arms"].items():
         cpu = f"{a['cpu_us_per_req']:.1f}" if "cpu_us_per_req" in a else "-"
+        cpuf = f"{a['cpu_vs_floor']:.2f}" if "cpu_vs_floor" in a else "-"
         flt = f"{a['minflt_per_req']:.2f}" if "minflt_per_req" in a else "-"
         rss = f"{a['peak_rss_kib'] / 1024:.1f}" if "peak_rss_kib" in a else "-"
         lat = a["latency_us"]
-        print(f"{name:<18}{a['rps']:>9}{a['rps_spread']:>8.1%}{a['rps_vs_nginx']:>8.2f}{a['rps_vs_wicket0']:>7.2f}"
-              f"{cpu:>11}{flt:>8}{rss:>8}{lat['p50_us']:>8}{lat['p99_us']:>8}{lat['p999_us']:>9}  {' '.join(a['flags'])}")
+        print(f"{name:<18}{a['rps']:>9}{a['rps_spread']:>8.1%}{a['rps_vs_nginx']:>8.2f}{a['rps_vs_floor']:>8.2f}{a['rps_vs_wicket0']:>7.2f}"
+              f"{cpu:>11}{cpuf:>10}{flt:>8}{rss:>8}{lat['p50_us']:>8}{lat['p99_us']:>8}{lat['p999_us']:>9}  {' '.join(a['flags'])}")
     print(f"\nCPU per no-op plugin: pooled {report['cpu_us_per_pooled_plugin']} us, "
           f"fresh {report['cpu_us_per_fresh_plugin']} us")
+    print("\nstreams (SSE: upstream write -> client read per event; 1 GiB download)")
+    for name, st in report["streams"].items():
+        if "error" in st:
+            print(f"  {name:<10} error: {st['error']}")
+            continue
+        sse, dl = st["sse"], st["download_1gib"]
+        rss = f", proxy peak RSS {dl['peak_rss_mib']} MiB" if dl["peak_rss_mib"] else ""
+        print(f"  {name:<10} SSE p50 {sse['p50_us']} us p99 {sse['p99_us']} us ({sse['events']} events); "
+              f"1 GiB at {dl['mib_per_s']} MiB/s{rss}")
     s = report["startup"]
     print(f"start-up to first proxied request ({len(s['plugins'])} built-ins): "
           f"cold cache {s['cold_ms']} ms, warm cache {s['warm_ms']} ms")

@@ -51,6 +51,8 @@ pub struct Route {
     pub integration: Arc<Plugin>,
     /// Some filter reads the request body whole, so `max_body_bytes` bounds the upload.
     pub buffers_request: bool,
+    /// Upgrade requests become WebSocket connections (the integration plans a forward).
+    pub websocket: bool,
     pub metrics: RouteMetrics,
 }
 
@@ -167,8 +169,22 @@ fn wire(route: &RouteSpec, plugins: &[Option<Arc<Plugin>>]) -> Result<Route, Vec
         }
         None => None,
     };
+    if let Some(i) = &integration {
+        if route.websocket && i.plan.forward.is_none() {
+            errors.push(LoadError {
+                location: location.clone(),
+                key: format!("routes[{}].websocket", route.index),
+                message: format!(
+                    "a WebSocket route needs an integration that forwards to an upstream (such \
+                     as `http`); {:?} does not plan a forward",
+                    i.name()
+                ),
+            });
+        }
+    }
     match integration {
         Some(integration) if errors.is_empty() => Ok(Route {
+            websocket: route.websocket,
             name: route.name.as_str().into(),
             buffers_request: chain
                 .iter()

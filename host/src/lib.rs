@@ -17,3 +17,4 @@ pub mod runtime;
 pub mod server;
 pub mod state;
 pub mod template;
+pub mod websocket;

@@ -148,6 +148,12 @@ where
         None => Body::stream(body),
     };
 
+    // An admitted WebSocket upgrade needs the client's side of the connection later.
+    let upgrade = if route.websocket && crate::websocket::is_upgrade(&parts) {
+        parts.extensions.remove::<hyper::upgrade::OnUpgrade>()
+    } else {
+        None
+    };
     strip_hop_by_hop(&mut parts.headers);
     let mut ctx = ContextData::default();
     ctx.set("request_id", request_id);
@@ -210,6 +216,20 @@ where
             let integration = &route.integration;
             let answer = match &integration.plan.forward {
                 // The integration's whole behaviour is this forward: run it here.
+                Some(forward) if upgrade.is_some() => {
+                    let client_side = upgrade.expect("checked above");
+                    let http = &gw.services.http;
+                    crate::websocket::forward(
+                        http,
+                        &mut req,
+                        &ctx,
+                        forward,
+                        client_side,
+                        request_id,
+                    )
+                    .await
+                    .map_err(|e| forward_error(e, integration.name(), request_id))
+                }
                 Some(forward) => {
                     let sent = gw.services.http.forward(&mut req, &ctx, forward).await;
                     if upload_over.load(Ordering::Relaxed) {
@@ -363,6 +383,15 @@ fn into_http(
         body,
     } = resp;
     strip_hop_by_hop(&mut headers);
+    if status == http::StatusCode::SWITCHING_PROTOCOLS {
+        // The WebSocket handshake's answer: hyper hands the connection over after it.
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        let mut out = http::Response::new(Body::empty().into_stream());
+        *out.status_mut() = status;
+        *out.headers_mut() = headers;
+        return out;
+    }
     let body = match body {
         // A HEAD response keeps the length the integration declared for the body it did
         // not send.

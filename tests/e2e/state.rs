@@ -838,6 +838,28 @@ async fn cache_hits_misses_head_and_metrics() {
     );
 }
 
+/// A response fetched with one Host is never a hit for another (cache poisoning through a
+/// route that accepts any host); the same host in another spelling (case, trailing dot) is.
+#[tokio::test]
+async fn cache_key_includes_the_host() {
+    let up = Counting::start();
+    let gw = cache_gateway(None, &up, "ttl_s = 60", "", r#""cache""#);
+    let c = client();
+    let url = gw.url("/c/pets/1");
+    let x = |a: &Answer| a.header("x-cache").unwrap().to_owned();
+    assert_eq!(x(&get(&c, &url, &[("host", "evil.example")]).await), "Miss");
+    assert_eq!(x(&get(&c, &url, &[("host", "evil.example")]).await), "Hit");
+    assert_eq!(
+        x(&get(&c, &url, &[("host", "victim.example")]).await),
+        "Miss"
+    );
+    assert_eq!(
+        x(&get(&c, &url, &[("host", "Victim.Example.")]).await),
+        "Hit"
+    );
+    assert_eq!(up.served(), 2);
+}
+
 #[tokio::test]
 async fn cache_key_by_query_and_header() {
     let up = Counting::start();

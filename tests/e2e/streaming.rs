@@ -278,3 +278,119 @@ async fn a_streamed_upload_past_max_request_bytes_gets_413() {
         .unwrap();
     assert_eq!(resp.text().await.unwrap(), "1000");
 }
+
+/// A WebSocket echo upstream on a free loopback port: every text or binary message is sent back.
+fn ws_echo_upstream() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            // Bounded: a test opens a handful of connections.
+            for _ in 0..16 {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                tokio::spawn(async move {
+                    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                        return;
+                    };
+                    while let Some(Ok(msg)) = ws.next().await {
+                        if msg.is_text() || msg.is_binary() {
+                            if futures_util::SinkExt::send(&mut ws, msg).await.is_err() {
+                                return;
+                            }
+                        } else if msg.is_close() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+    });
+    addr
+}
+
+#[tokio::test]
+async fn websocket_echo_through_an_auth_filter() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    let echo = ws_echo_upstream();
+    let key_sha = sha256_hex(KEY.as_bytes());
+    let gw = Gateway::start(&format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+admin = "127.0.0.1:0"
+
+[plugins.key]
+builtin = "api-key"
+config = {{ keys = [{{ key_sha256 = "{key_sha}", principal = "ws" }}] }}
+
+[plugins.backend]
+builtin = "http"
+config = {{ url = "http://{echo}/socket" }}
+
+[[routes]]
+path = "/ws"
+websocket = true
+plugins = ["key"]
+integration = "backend"
+"#
+    ));
+    let url = format!("ws://{}/ws", gw.addr);
+
+    // Without credentials the upgrade is refused before anything reaches the upstream.
+    let refused = tokio_tungstenite::connect_async(url.as_str()).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 403),
+        other => panic!("expected a 403 refusal, got {other:?}"),
+    }
+
+    // With the key: a WebSocket whose messages come back.
+    let mut request = url.as_str().into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("x-api-key", KEY.parse().unwrap());
+    let (mut ws, resp) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(resp.status(), 101);
+    for i in 0..5 {
+        let text = format!("hello {i}");
+        futures_util::SinkExt::send(&mut ws, Message::text(text.clone()))
+            .await
+            .unwrap();
+        let back = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(back.into_text().unwrap().as_str(), text);
+    }
+    let big = vec![9u8; 256 * 1024];
+    futures_util::SinkExt::send(&mut ws, Message::binary(big.clone()))
+        .await
+        .unwrap();
+    let back = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.into_data().as_ref(), big.as_slice());
+    ws.close(None).await.unwrap();
+
+    // Upgraded connections are counted.
+    let metrics = reqwest::get(gw.admin_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("wicket_websocket_upgrades_total 1"),
+        "{metrics}"
+    );
+}

@@ -65,6 +65,8 @@ async fn run(url: hyper::Uri, rate: f64, seconds: f64, connections: usize) -> se
                 };
                 let req = hyper::Request::get(path.as_str())
                     .header("host", authority.as_str())
+                    // The realistic-chain arm's API key; other arms ignore it.
+                    .header("x-api-key", "bench")
                     .body(Empty::<Bytes>::new())
                     .unwrap();
                 let ok = match s.send_request(req).await {

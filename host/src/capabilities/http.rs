@@ -66,6 +66,24 @@ impl Client {
         req: OutgoingRequest,
         timeout: Duration,
     ) -> Result<ResponseData, HttpError> {
+        Ok(self.exchange(req, timeout).await?.0)
+    }
+
+    /// Like `send`, for an upgrade request: also the upstream's side of the upgrade, when its
+    /// connection can switch protocols.
+    pub async fn send_upgrade(
+        &self,
+        req: OutgoingRequest,
+        timeout: Duration,
+    ) -> Result<(ResponseData, Option<hyper::upgrade::OnUpgrade>), HttpError> {
+        self.exchange(req, timeout).await
+    }
+
+    async fn exchange(
+        &self,
+        req: OutgoingRequest,
+        timeout: Duration,
+    ) -> Result<(ResponseData, Option<hyper::upgrade::OnUpgrade>), HttpError> {
         let mut builder = http::Request::builder().method(req.method).uri(req.uri);
         if let Some(h) = builder.headers_mut() {
             *h = req.headers;
@@ -74,7 +92,7 @@ impl Client {
             .body(req.body.into_stream())
             .map_err(|e| HttpError::Invalid(e.to_string()))?;
         let exchange = async {
-            let response = self.inner.request(request).await.map_err(|e| {
+            let mut response = self.inner.request(request).await.map_err(|e| {
                 let detail = error_chain(&e);
                 if e.is_connect() {
                     HttpError::Connect(detail)
@@ -82,14 +100,17 @@ impl Client {
                     HttpError::Protocol(detail)
                 }
             })?;
+            let upgrade = (response.status() == http::StatusCode::SWITCHING_PROTOCOLS)
+                .then(|| hyper::upgrade::on(&mut response));
             let (parts, body) = response.into_parts();
             let mut headers = parts.headers;
             strip_hop_by_hop(&mut headers);
-            Ok(ResponseData {
+            let resp = ResponseData {
                 status: parts.status,
                 headers,
                 body: Body::stream(body),
-            })
+            };
+            Ok((resp, upgrade))
         };
         match tokio::time::timeout(timeout, exchange).await {
             Ok(result) => result,

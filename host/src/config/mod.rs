@@ -147,6 +147,9 @@ pub struct RouteSpec {
     /// Indices into `GatewayConfig::plugins`, with where each is named.
     pub plugins: Vec<(usize, Location)>,
     pub integration: (usize, Location),
+    /// Upgrade requests (`Upgrade: websocket`) are admitted by the filters, then spliced to
+    /// the integration's planned forward.
+    pub websocket: bool,
     /// The route's index in the file, for keys like `routes[2].integration`.
     pub index: usize,
     pub location: Location,
@@ -806,6 +809,7 @@ impl Validator<'_> {
             path: path?,
             plugins: chain,
             integration: integration?,
+            websocket: raw.websocket,
             index: i,
             location,
         })

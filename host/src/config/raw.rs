@@ -98,4 +98,7 @@ pub struct RawRoute {
     #[serde(default)]
     pub plugins: Vec<Spanned<String>>,
     pub integration: Spanned<String>,
+    /// Upgrade requests become WebSocket connections to the integration's upstream.
+    #[serde(default)]
+    pub websocket: bool,
 }

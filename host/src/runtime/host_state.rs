@@ -4,7 +4,7 @@
 use super::Capability;
 use crate::capabilities::Services;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -13,6 +13,8 @@ pub struct PluginInfo {
     pub name: String,
     pub grants: u8,
     pub config_json: Arc<str>,
+    /// The engine's epoch tick: what a call's CPU clock counts for a segment it cannot measure.
+    pub epoch_tick: Duration,
 }
 
 impl PluginInfo {
@@ -21,41 +23,67 @@ impl PluginInfo {
     }
 }
 
-/// Time a call spends in guest code: wall time since the call began minus the time spent in
-/// host functions (outbound HTTP, Redis, WASI clocks and sleeps, header reads), measured at
-/// every crossing of the component boundary by the store's call hook. What is left is time
-/// the plugin's own code ran (or waited for a CPU while running).
+/// CPU time a call spends in guest code: the calling thread's CPU clock
+/// (`CLOCK_THREAD_CPUTIME_ID`), read when guest code starts or resumes and when it stops for a
+/// host call or past an epoch tick, so time the plugin waited (for I/O, or for a CPU on a
+/// loaded machine) is never counted against it. Host calls are excluded: the segment closes
+/// on the call out and a new one opens on the return. A segment that ends on another thread
+/// than it began (the call's fiber yielded at a tick and resumed elsewhere) counts as one tick.
 pub struct CallClock {
-    started: Instant,
-    in_host: Duration,
-    /// Set while a host function runs; `depth` counts nested host calls.
-    host_since: Option<Instant>,
+    spent: Duration,
+    /// The open segment: thread CPU time and thread id when guest code (re)started.
+    segment: Option<(Duration, libc::pid_t)>,
+    /// Nested host calls (a host function calling back into the guest).
     depth: u32,
+    tick: Duration,
     pub budget: Duration,
 }
 
+/// The calling thread's CPU time and id.
+fn thread_cpu() -> (Duration, libc::pid_t) {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant the kernel knows.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    (Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32), tid)
+}
+
 impl CallClock {
-    pub fn new() -> CallClock {
+    pub fn new(tick: Duration) -> CallClock {
         CallClock {
-            started: Instant::now(),
-            in_host: Duration::ZERO,
-            host_since: None,
+            spent: Duration::ZERO,
+            segment: None,
             depth: 0,
+            tick,
             budget: Duration::ZERO,
         }
     }
 
     pub fn start(&mut self, budget: Duration) {
-        self.started = Instant::now();
-        self.in_host = Duration::ZERO;
-        self.host_since = None;
+        self.spent = Duration::ZERO;
         self.depth = 0;
         self.budget = budget;
+        self.segment = Some(thread_cpu());
+    }
+
+    fn close(&mut self) {
+        if let Some((began, tid)) = self.segment.take() {
+            let (now, here) = thread_cpu();
+            self.spent += if here == tid {
+                now.saturating_sub(began)
+            } else {
+                self.tick
+            };
+        }
     }
 
     pub fn enter_host(&mut self) {
         if self.depth == 0 {
-            self.host_since = Some(Instant::now());
+            self.close();
         }
         self.depth += 1;
     }
@@ -63,18 +91,20 @@ impl CallClock {
     pub fn leave_host(&mut self) {
         self.depth = self.depth.saturating_sub(1);
         if self.depth == 0 {
-            if let Some(since) = self.host_since.take() {
-                self.in_host += since.elapsed();
-            }
+            self.segment = Some(thread_cpu());
         }
     }
 
-    pub fn guest_time(&self) -> Duration {
-        let in_host = self.in_host + self.host_since.map(|s| s.elapsed()).unwrap_or_default();
-        self.started.elapsed().saturating_sub(in_host)
+    /// At an epoch tick: the guest time so far (the open segment closed and reopened here).
+    pub fn guest_time(&mut self) -> Duration {
+        if self.segment.is_some() {
+            self.close();
+            self.segment = Some(thread_cpu());
+        }
+        self.spent
     }
 
-    pub fn over_budget(&self) -> bool {
+    pub fn over_budget(&mut self) -> bool {
         self.guest_time() > self.budget
     }
 }
@@ -134,6 +164,7 @@ impl HostState {
         // No arguments, environment, files, sockets or stdio: a plugin reaches the world only
         // through the capabilities it was granted.
         let wasi = WasiCtx::builder().build();
+        let clock = CallClock::new(plugin.epoch_tick);
         HostState {
             table: ResourceTable::new(),
             wasi,
@@ -141,7 +172,7 @@ impl HostState {
             plugin,
             services,
             request_id: String::new(),
-            clock: CallClock::new(),
+            clock,
             body_too_large: None,
         }
     }

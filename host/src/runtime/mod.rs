@@ -59,6 +59,7 @@ pub struct Runtime {
     linker: Linker<HostState>,
     services: Arc<Services>,
     cache_dir: Option<std::path::PathBuf>,
+    epoch_tick: Duration,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -116,6 +117,7 @@ impl Runtime {
             linker,
             services,
             cache_dir: settings.cache_dir.clone(),
+            epoch_tick: settings.epoch_tick,
             ticker_stop,
         })
     }
@@ -188,6 +190,7 @@ impl Runtime {
             name: spec.name.clone(),
             grants: grants.iter().fold(0, |acc, c| acc | c.bit()),
             config_json: spec.config_json.as_str().into(),
+            epoch_tick: self.epoch_tick,
         });
         let mut plugin = Plugin::new(info, spec, pre, self.services.clone());
         plugin.description = description;
@@ -229,6 +232,7 @@ impl Runtime {
             name: "describe".into(),
             grants: Capability::Log.bit() | Capability::Config.bit(),
             config_json: config_json.into(),
+            epoch_tick: self.epoch_tick,
         });
         let limit = Duration::from_secs(1);
         let memory = 64 << 20;

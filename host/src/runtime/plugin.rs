@@ -42,6 +42,11 @@ pub enum PluginError {
     },
 }
 
+/// The request id of the calls made while loading (`check-config`, `plan`).
+const LOAD: &str = "load";
+/// The CPU time those calls may take at least, whatever the plugin's `cpu_ms`.
+const LOAD_CPU: Duration = Duration::from_secs(5);
+
 /// A live instance, its loaded exports, and how often it has served.
 struct Warm {
     store: Store<HostState>,
@@ -163,7 +168,14 @@ impl Plugin {
 
     fn begin_call(&self, store: &mut Store<HostState>, request_id: &str) {
         let data = store.data_mut();
-        data.clock.start(self.cpu_limit);
+        // Start-up work (a first instantiation, an interpreter's import of its modules) may
+        // take longer than a request's hook; it must not stop the gateway from starting.
+        let budget = if request_id == LOAD {
+            self.cpu_limit.max(LOAD_CPU)
+        } else {
+            self.cpu_limit
+        };
+        data.clock.start(budget);
         data.request_id.clear();
         data.request_id.push_str(request_id);
         data.body_too_large = None;
@@ -275,7 +287,7 @@ impl Plugin {
     pub(super) async fn check_config(&mut self) -> Result<Result<(), String>, PluginError> {
         let has_plan = self.has_plan;
         let (out, _) = self
-            .with_instance("load", None, false, async |warm: &mut Warm| {
+            .with_instance(LOAD, None, false, async |warm: &mut Warm| {
                 let checked = match (&warm.hooks, &warm.handler) {
                     (Some(h), _) => h.call_check_config(&mut warm.store).await?,
                     (None, Some(h)) => h.call_check_config(&mut warm.store).await?,
@@ -441,7 +453,7 @@ pub(super) fn new_store(
     let state = HostState::new(info, services, memory_limit);
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);
-    // Past each epoch tick, either stop a plugin that has used up its time or let other
+    // Past each epoch tick, either stop a plugin that has used up its CPU time or let other
     // requests run before it continues: a spinning plugin must not hold a worker thread.
     // Time in host functions is not the plugin's: the clock pauses across each call out.
     store.call_hook(|mut ctx, hook| {
@@ -453,9 +465,9 @@ pub(super) fn new_store(
         }
         Ok(())
     });
-    store.epoch_deadline_callback(|ctx| {
-        if ctx.data().clock.over_budget() {
-            let clock = &ctx.data().clock;
+    store.epoch_deadline_callback(|mut ctx| {
+        let clock = &mut ctx.data_mut().clock;
+        if clock.over_budget() {
             tracing::debug!(guest = ?clock.guest_time(), "plugin over its CPU budget");
             Ok(UpdateDeadline::Interrupt)
         } else {

@@ -11,7 +11,7 @@
 //! config.invalidation = { scopes = ["cache:invalidate"] }
 //! ```
 //!
-//! * Key: method, route, path (as received), the `key_query` parameters and `key_headers`
+//! * Key: method, route, host, path, the `key_query` parameters and `key_headers`
 //!   (absent and empty differ), and with `key_principal` the context's `principal`. Other
 //!   parameters and headers do not make a new entry: list every one the response depends on.
 //!   The key is hashed (SHA-256), so entries are as long as their response, whatever the key.
@@ -137,9 +137,14 @@ impl Cache {
 
     /// The entry's id: a hash of everything the key is made of.
     fn key_id(&self, req: &Request, ctx: &Context, method: &str, route: &str) -> String {
+        // The host is always part of the key: a response fetched for one host must never be
+        // a hit for another (cache poisoning through a route that accepts several hosts). Its
+        // port is not: gateways sharing a cache through Redis serve one name on many ports.
+        let host = req.header("host").map(|h| host_name(&h));
         let mut parts: Vec<Option<String>> = vec![
             Some(method.to_owned()),
             Some(route.to_owned()),
+            host,
             Some(req.path()),
         ];
         match &self.s.key_query {
@@ -403,5 +408,29 @@ mod tests {
         assert_eq!(normalized_query("a=x+y&a=b"), "a=b&a=x%20y");
         assert_ne!(normalized_query("a=1"), normalized_query("a=1&a=1"));
         assert_eq!(normalized_query(""), "");
+    }
+}
+
+/// A Host value as the cache keys it: lower case, without port or trailing dot.
+fn host_name(host: &str) -> String {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        None => match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host,
+        },
+    };
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod host_key_tests {
+    use super::host_name;
+
+    #[test]
+    fn hosts_are_keyed_by_name() {
+        assert_eq!(host_name("Example.COM.:8080"), "example.com");
+        assert_eq!(host_name("example.com"), "example.com");
+        assert_eq!(host_name("[::1]:8080"), "::1");
     }
 }
