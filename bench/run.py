@@ -79,7 +79,8 @@ def wait_http(url, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2) as r:
+            req = urllib.request.Request(url, headers={"x-api-key": "bench"})
+            with urllib.request.urlopen(req, timeout=2) as r:
                 r.read()
                 return True
         except Exception:
@@ -398,9 +399,9 @@ def main():
 
         def start(name):
             proc, url = arms[name]()
-            wait_http(url)
             if proc:
                 procs.append(proc)
+            wait_http(url)
             return proc, url
 
         def stop(name, proc):

@@ -160,6 +160,7 @@ mod tests {
             tls_handshake_timeout: Duration::from_secs(1),
             stream_idle_timeout: Duration::from_secs(1),
             max_request_bytes: None,
+            runtime: crate::config::RuntimeShape::PerCore { workers: 1 },
             idle_timeout: Duration::from_secs(1),
             path_rules: PathRules::default(),
             trusted_proxies: TrustedProxies::default(),

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use wicket::capabilities::{http, Services};
-use wicket::config::GatewayConfig;
+use wicket::config::{GatewayConfig, RuntimeShape};
 use wicket::gateway::Gateway;
 use wicket::runtime::{builtins, PluginKind, Runtime};
 use wicket::state::State;
@@ -141,19 +141,36 @@ fn check(path: PathBuf) -> ExitCode {
 }
 
 fn run(path: PathBuf) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The runtime's shape is in the config; a config that does not parse is reported by
+    // `serve` below, on the default shape.
+    let shape = GatewayConfig::load(&path)
+        .map(|c| c.server.runtime)
+        .unwrap_or(RuntimeShape::PerCore { workers: 1 });
+    let runtime = match shape {
+        RuntimeShape::PerCore { .. } => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        RuntimeShape::MultiThread { workers } => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build(),
+    };
+    let runtime = match runtime {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(path)) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
+    let outcome = runtime.block_on(serve(path));
+    match outcome {
+        Ok(Some(workers)) => {
+            for w in workers {
+                let _ = w.join();
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(None) => ExitCode::FAILURE,
         Err(e) => {
             tracing::error!("{e:#}");
             ExitCode::FAILURE
@@ -161,20 +178,46 @@ fn run(path: PathBuf) -> ExitCode {
     }
 }
 
-async fn serve(path: PathBuf) -> anyhow::Result<bool> {
+/// A listener on `addr` that other workers' listeners may share (`SO_REUSEPORT`: the kernel
+/// spreads new connections over them).
+fn shared_listener(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// Load, bind, and serve until a shutdown signal. Returns the other workers' threads (to be
+/// joined once they drained), or `None` when the config did not load.
+async fn serve(path: PathBuf) -> anyhow::Result<Option<Vec<std::thread::JoinHandle<()>>>> {
     let started = std::time::Instant::now();
     let metrics = wicket::admin::install_recorder()?;
     let Some((config, _services, gateway)) = load(&path).await else {
-        return Ok(false);
+        return Ok(None);
     };
     let tls = match &config.server.tls {
         Some(t) => Some(wicket::server::tls::acceptor(t)?),
         None => None,
     };
-    let listener = TcpListener::bind(config.server.listen)
-        .await
+    let workers = match config.server.runtime {
+        RuntimeShape::PerCore { workers } => workers,
+        RuntimeShape::MultiThread { .. } => 1,
+    };
+    let first = shared_listener(config.server.listen)
         .with_context(|| format!("binding {}", config.server.listen))?;
-    let addr = listener.local_addr()?;
+    let addr = first.local_addr()?;
+    let mut others = Vec::new();
+    for _ in 1..workers {
+        others.push(shared_listener(addr).with_context(|| format!("binding {addr}"))?);
+    }
+    let listener = TcpListener::from_std(first)?;
     if let Some(admin) = config.server.admin {
         let admin_listener = TcpListener::bind(admin)
             .await
@@ -183,18 +226,52 @@ async fn serve(path: PathBuf) -> anyhow::Result<bool> {
         tracing::info!(listener = "admin", addr = %admin_addr, "listening");
         tokio::spawn(wicket::admin::serve(admin_listener, metrics));
     }
+    let shared = Arc::new(ArcSwap::from_pointee(gateway));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut threads = Vec::new();
+    for (i, std_listener) in others.into_iter().enumerate() {
+        let shared = shared.clone();
+        let tls = tls.clone();
+        let mut stopped = stopped.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("wicket-worker-{}", i + 1))
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a worker runtime");
+                runtime.block_on(async move {
+                    let listener = match TcpListener::from_std(std_listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            tracing::error!("worker listener: {e}");
+                            return;
+                        }
+                    };
+                    let stop = async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    };
+                    wicket::server::serve(listener, shared, tls, stop, workers).await;
+                });
+            })?;
+        threads.push(thread);
+    }
     tracing::info!(
         listener = "proxy",
         addr = %addr,
         tls = tls.is_some(),
+        workers,
         routes = config.routes.len(),
         plugins = config.plugins.len(),
         startup_ms = started.elapsed().as_millis() as u64,
         "listening"
     );
-    let shared = Arc::new(ArcSwap::from_pointee(gateway));
-    wicket::server::serve(listener, shared, tls, shutdown_signal()).await;
-    Ok(true)
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    };
+    wicket::server::serve(listener, shared, tls, shutdown, workers).await;
+    Ok(Some(threads))
 }
 
 async fn shutdown_signal() {

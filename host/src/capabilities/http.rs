@@ -26,33 +26,60 @@ pub struct OutgoingRequest {
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
-/// The gateway's outbound client.
+type Pool = hyper_util::client::legacy::Client<Connector, Stream>;
+
+/// The gateway's outbound client. Each thread that sends gets a connection pool of its own:
+/// with one runtime per core, a connection then lives on the runtime that uses it, and a
+/// request never wakes another thread to reach its upstream.
 #[derive(Clone)]
 pub struct Client {
-    inner: hyper_util::client::legacy::Client<Connector, Stream>,
+    id: usize,
     max_body_bytes: usize,
+}
+
+thread_local! {
+    /// This thread's pools, by `Client::id` (one client per loaded config).
+    static POOLS: std::cell::RefCell<Vec<(usize, Pool)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+static NEXT_CLIENT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn new_pool() -> Pool {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(Duration::from_secs(10)));
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(256)
+        .build(connector)
 }
 
 impl Client {
     pub fn new(max_body_bytes: usize) -> Client {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(10)));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
-        let inner = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(256)
-            .build(connector);
         Client {
-            inner,
+            id: NEXT_CLIENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             max_body_bytes,
         }
+    }
+
+    /// This thread's pool for this client.
+    fn pool(&self) -> Pool {
+        POOLS.with(|pools| {
+            let mut pools = pools.borrow_mut();
+            if let Some((_, pool)) = pools.iter().find(|(id, _)| *id == self.id) {
+                return pool.clone();
+            }
+            let pool = new_pool();
+            pools.push((self.id, pool.clone()));
+            pool
+        })
     }
 
     /// The most a plugin may read of a body whole.
@@ -92,7 +119,7 @@ impl Client {
             .body(req.body.into_stream())
             .map_err(|e| HttpError::Invalid(e.to_string()))?;
         let exchange = async {
-            let mut response = self.inner.request(request).await.map_err(|e| {
+            let mut response = self.pool().request(request).await.map_err(|e| {
                 let detail = error_chain(&e);
                 if e.is_connect() {
                     HttpError::Connect(detail)

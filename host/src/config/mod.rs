@@ -47,6 +47,8 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// A streamed body (upload, download, SSE) that sends nothing for this long is cut.
     pub stream_idle_timeout: Duration,
+    /// How requests are scheduled on the cores.
+    pub runtime: RuntimeShape,
     /// A streamed upload past this many bytes is cut with 413; `None`: no bound on streams
     /// (buffered bodies are bounded by `max_body_bytes` whatever this says).
     pub max_request_bytes: Option<u64>,
@@ -59,6 +61,18 @@ pub struct ServerConfig {
     /// How request paths are made canonical (`merge_slashes`, `path_semicolons`).
     pub path_rules: PathRules,
     pub trusted_proxies: TrustedProxies,
+}
+
+/// How the server uses the machine's cores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeShape {
+    /// One single-threaded runtime per worker, each accepting on its own `SO_REUSEPORT`
+    /// listener: a request lives on one thread from accept to answer (nginx's and Envoy's
+    /// shape); no cross-thread wake-ups.
+    PerCore { workers: usize },
+    /// One work-stealing runtime over all cores: busy connections spread, at the cost of
+    /// wake-ups across threads.
+    MultiThread { workers: usize },
 }
 
 #[derive(Debug, Clone)]
@@ -431,6 +445,28 @@ impl Validator<'_> {
                 300_000,
                 86_400_000,
             ) as u64),
+            runtime: {
+                let cores = std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1);
+                let workers =
+                    self.positive(&raw.workers, "server.workers", cores as i64, 1024) as usize;
+                match raw
+                    .runtime
+                    .as_ref()
+                    .map(|r| (r.get_ref().as_str(), r.span()))
+                {
+                    None | Some(("per-core", _)) => RuntimeShape::PerCore { workers },
+                    Some(("multi-thread", _)) => RuntimeShape::MultiThread { workers },
+                    Some((other, span)) => {
+                        let msg = format!(
+                            "unknown runtime {other:?}; expected \"per-core\" or \"multi-thread\""
+                        );
+                        self.issue(&span, "server.runtime", msg);
+                        RuntimeShape::PerCore { workers }
+                    }
+                }
+            },
             max_request_bytes: raw.max_request_bytes.as_ref().map(|_| {
                 self.positive(
                     &raw.max_request_bytes,

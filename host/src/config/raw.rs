@@ -30,6 +30,8 @@ pub struct RawServer {
     pub header_read_timeout_ms: Option<Spanned<i64>>,
     pub request_timeout_ms: Option<Spanned<i64>>,
     pub stream_idle_timeout_ms: Option<Spanned<i64>>,
+    pub runtime: Option<Spanned<String>>,
+    pub workers: Option<Spanned<i64>>,
     pub max_request_bytes: Option<Spanned<i64>>,
     pub max_connections: Option<Spanned<i64>>,
     pub access_log: Option<bool>,

@@ -32,14 +32,18 @@ const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 /// The gateway currently serving; swapped whole when the config changes.
 pub type Shared = Arc<ArcSwap<Gateway>>;
 
-/// Serve `listener` until `shutdown` resolves, then let requests in flight finish.
+/// Serve `listener` until `shutdown` resolves, then let requests in flight finish. With
+/// `workers` listeners sharing the port (one per core), each takes its share of
+/// `max_connections`.
 pub async fn serve(
     listener: TcpListener,
     gateway: Shared,
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl std::future::Future<Output = ()>,
+    workers: usize,
 ) {
-    let server = gateway.load().config.server.clone();
+    let mut server = gateway.load().config.server.clone();
+    server.max_connections = server.max_connections.div_ceil(workers.max(1)).max(1);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // hyper's own limits sit above ours so that the pipeline answers most oversized heads
     // itself, with a JSON body; past these hyper answers a bare 431.
