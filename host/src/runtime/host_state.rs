@@ -23,14 +23,19 @@ impl PluginInfo {
     }
 }
 
-/// CPU time a call spends in guest code: the calling thread's CPU clock
-/// (`CLOCK_THREAD_CPUTIME_ID`), read when guest code starts or resumes and when it stops for a
-/// host call or past an epoch tick, so time the plugin waited (for I/O, or for a CPU on a
-/// loaded machine) is never counted against it. Host calls are excluded: the segment closes
-/// on the call out and a new one opens on the return. A segment that ends on another thread
-/// than it began (the call's fiber yielded at a tick and resumed elsewhere) counts as one tick.
+/// CPU time a call spends in guest code, from the calling thread's CPU clock
+/// (`CLOCK_THREAD_CPUTIME_ID`), so time the plugin waited (for I/O, or for a CPU on a loaded
+/// machine) is never counted against it.
+///
+/// Most calls end within one epoch tick; they read no clock at all. The clock is armed at the
+/// call's first tick, charged one tick for the time before it, and from then on reads the CPU
+/// clock when guest code stops for a host call, resumes after one, and at each tick. A segment
+/// that ends on another thread than it began (the call's fiber yielded at a tick and resumed
+/// elsewhere) counts as one tick.
 pub struct CallClock {
     spent: Duration,
+    /// Armed: guest code has run past a tick in this call.
+    armed: bool,
     /// The open segment: thread CPU time and thread id when guest code (re)started.
     segment: Option<(Duration, libc::pid_t)>,
     /// Nested host calls (a host function calling back into the guest).
@@ -56,6 +61,7 @@ impl CallClock {
     pub fn new(tick: Duration) -> CallClock {
         CallClock {
             spent: Duration::ZERO,
+            armed: false,
             segment: None,
             depth: 0,
             tick,
@@ -65,9 +71,10 @@ impl CallClock {
 
     pub fn start(&mut self, budget: Duration) {
         self.spent = Duration::ZERO;
+        self.armed = false;
+        self.segment = None;
         self.depth = 0;
         self.budget = budget;
-        self.segment = Some(thread_cpu());
     }
 
     fn close(&mut self) {
@@ -82,7 +89,7 @@ impl CallClock {
     }
 
     pub fn enter_host(&mut self) {
-        if self.depth == 0 {
+        if self.depth == 0 && self.armed {
             self.close();
         }
         self.depth += 1;
@@ -90,17 +97,20 @@ impl CallClock {
 
     pub fn leave_host(&mut self) {
         self.depth = self.depth.saturating_sub(1);
-        if self.depth == 0 {
+        if self.depth == 0 && self.armed {
             self.segment = Some(thread_cpu());
         }
     }
 
-    /// At an epoch tick: the guest time so far (the open segment closed and reopened here).
+    /// At an epoch tick, while guest code runs: the guest time so far.
     pub fn guest_time(&mut self) -> Duration {
-        if self.segment.is_some() {
+        if !self.armed {
+            self.armed = true;
+            self.spent = self.tick;
+        } else {
             self.close();
-            self.segment = Some(thread_cpu());
         }
+        self.segment = Some(thread_cpu());
         self.spent
     }
 
@@ -197,5 +207,50 @@ impl WasiView for HostState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{thread_cpu, CallClock};
+    use std::time::Duration;
+
+    /// Burn `d` of this thread's CPU time (not wall time: other tests share the cores).
+    fn spin(d: Duration) {
+        let start = thread_cpu().0;
+        while thread_cpu().0 - start < d {
+            std::hint::black_box(0u64);
+        }
+    }
+
+    #[test]
+    fn counts_cpu_not_waiting_and_not_host_calls() {
+        let tick = Duration::from_millis(2);
+        let mut clock = CallClock::new(tick);
+        clock.start(Duration::from_millis(100));
+        // The first tick arms the clock and charges one tick.
+        assert_eq!(clock.guest_time(), tick);
+        spin(Duration::from_millis(30));
+        let after_spin = clock.guest_time();
+        assert!(after_spin >= Duration::from_millis(25), "{after_spin:?}");
+        // Sleeping (waiting for a CPU or I/O) costs the plugin nothing.
+        std::thread::sleep(Duration::from_millis(30));
+        let after_sleep = clock.guest_time();
+        assert!(
+            after_sleep - after_spin < Duration::from_millis(5),
+            "{after_sleep:?}"
+        );
+        // CPU spent inside a host call is the host's.
+        clock.enter_host();
+        spin(Duration::from_millis(30));
+        clock.leave_host();
+        let after_host = clock.guest_time();
+        assert!(
+            after_host - after_sleep < Duration::from_millis(5),
+            "{after_host:?}"
+        );
+        assert!(!clock.over_budget());
+        spin(Duration::from_millis(80));
+        assert!(clock.over_budget());
     }
 }

@@ -468,7 +468,7 @@ pub(super) fn new_store(
     store.epoch_deadline_callback(|mut ctx| {
         let clock = &mut ctx.data_mut().clock;
         if clock.over_budget() {
-            tracing::debug!(guest = ?clock.guest_time(), "plugin over its CPU budget");
+            tracing::debug!(budget = ?clock.budget, "plugin over its CPU budget");
             Ok(UpdateDeadline::Interrupt)
         } else {
             Ok(UpdateDeadline::Yield(1))
