@@ -56,7 +56,8 @@ fn main() {
     if !status.success() {
         panic!(
             "building the built-in plugins failed; is the wasm32-wasip2 target installed? \
-             (rustup target add wasm32-wasip2)"
+             (`rustup toolchain install` in the repository installs the toolchain of \
+             rust-toolchain.toml with its target)"
         );
     }
     copy_components(
