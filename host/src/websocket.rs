@@ -4,7 +4,7 @@
 //! route's planned forward with its upgrade headers; when the upstream switches protocols, the
 //! client gets the 101 and the two connections are spliced byte for byte until either closes.
 
-use crate::capabilities::http::{forward_request, Client};
+use crate::capabilities::http::{planned_request, Client};
 use crate::capabilities::types::{ContextData, RequestData, ResponseData};
 use crate::runtime::bindings::http::Error as HttpError;
 use crate::runtime::describe::Forward;
@@ -57,11 +57,7 @@ pub async fn forward(
     client_side: OnUpgrade,
     request_id: &str,
 ) -> Result<ResponseData, HttpError> {
-    let url = crate::template::render_url(&plan.url, ctx, req.query.as_deref());
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|e| HttpError::Invalid(format!("invalid URL {url:?}: {e}")))?;
-    let mut out = forward_request(req, uri);
+    let mut out = planned_request(req, ctx, plan)?;
     out.headers
         .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     out.headers

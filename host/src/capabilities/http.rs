@@ -106,6 +106,18 @@ impl Client {
         self.exchange(req, timeout).await
     }
 
+    /// Run a plugin's planned forward: the request as `outgoing-request.forward` would build
+    /// it (its body moves along, streaming), sent to the plan's URL.
+    pub async fn forward(
+        &self,
+        req: &mut RequestData,
+        ctx: &super::types::ContextData,
+        plan: &crate::runtime::describe::Forward,
+    ) -> Result<ResponseData, HttpError> {
+        let out = planned_request(req, ctx, plan)?;
+        self.send(out, plan.timeout).await
+    }
+
     async fn exchange(
         &self,
         req: OutgoingRequest,
@@ -143,22 +155,6 @@ impl Client {
             Ok(result) => result,
             Err(_) => Err(HttpError::Timeout),
         }
-    }
-}
-
-impl Client {
-    /// Run a plugin's planned forward: the request as `outgoing-request.forward` would build
-    /// it (its body moves along, streaming), sent to the plan's URL with the path parameters
-    /// and the client's query filled in.
-    pub async fn forward(
-        &self,
-        req: &mut RequestData,
-        ctx: &super::types::ContextData,
-        plan: &crate::runtime::describe::Forward,
-    ) -> Result<ResponseData, HttpError> {
-        let url = crate::template::render_url(&plan.url, ctx, req.query.as_deref());
-        let uri = parse_uri(&url)?;
-        self.send(forward_request(req, uri), plan.timeout).await
     }
 }
 
@@ -229,6 +225,17 @@ pub fn forward_request(req: &mut RequestData, uri: Uri) -> OutgoingRequest {
         headers,
         body: std::mem::take(&mut req.body),
     }
+}
+
+/// The outgoing request of a planned forward: the plan's URL with the path parameters and the
+/// client's query filled in, checked like any URL a plugin sends to.
+pub fn planned_request(
+    req: &mut RequestData,
+    ctx: &super::types::ContextData,
+    plan: &crate::runtime::describe::Forward,
+) -> Result<OutgoingRequest, HttpError> {
+    let url = crate::template::render_url(&plan.url, ctx, req.query.as_deref());
+    Ok(forward_request(req, parse_uri(&url)?))
 }
 
 fn parse_uri(url: &str) -> Result<Uri, HttpError> {
