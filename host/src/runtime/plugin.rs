@@ -42,9 +42,10 @@ pub enum PluginError {
     },
 }
 
-/// The request id of the calls made while loading (`check-config`, `plan`).
-const LOAD: &str = "load";
-/// The CPU time those calls may take at least, whatever the plugin's `cpu_ms`.
+/// The CPU time the calls made while loading (`check-config`, `plan`) may take at least,
+/// whatever the plugin's `cpu_ms`: start-up work (a first instantiation, an interpreter's
+/// import of its modules) may take longer than a request's hook, and must not stop the
+/// gateway from starting.
 const LOAD_CPU: Duration = Duration::from_secs(5);
 
 /// A live instance, its loaded exports, and how often it has served.
@@ -166,35 +167,24 @@ impl Plugin {
         )
     }
 
-    fn begin_call(&self, store: &mut Store<HostState>, request_id: &str) {
+    fn begin_call(&self, store: &mut Store<HostState>, request_id: &str, cpu: Duration) {
         let data = store.data_mut();
-        // Start-up work (a first instantiation, an interpreter's import of its modules) may
-        // take longer than a request's hook; it must not stop the gateway from starting.
-        let budget = if request_id == LOAD {
-            self.cpu_limit.max(LOAD_CPU)
-        } else {
-            self.cpu_limit
-        };
-        data.clock.start(budget);
+        data.clock.start(cpu);
         data.request_id.clear();
         data.request_id.push_str(request_id);
         data.body_too_large = None;
         store.set_epoch_deadline(1);
     }
 
+    /// Why a call failed; a timeout names the budget the call ran under.
     fn classify(&self, err: wasmtime::Error, store: &Store<HostState>) -> PluginError {
-        classify(
-            &self.info.name,
-            self.cpu_limit,
-            self.memory_limit,
-            err,
-            store,
-        )
+        let cpu = store.data().clock.budget;
+        classify(&self.info.name, cpu, self.memory_limit, err, store)
     }
 
-    async fn instantiate(&self, request_id: &str) -> Result<Warm, PluginError> {
+    async fn instantiate(&self, request_id: &str, cpu: Duration) -> Result<Warm, PluginError> {
         let mut store = self.new_store();
-        self.begin_call(&mut store, request_id);
+        self.begin_call(&mut store, request_id, cpu);
         let loaded = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
             let hooks = match &self.hooks {
@@ -230,6 +220,7 @@ impl Plugin {
     async fn with_instance<R>(
         &self,
         request_id: &str,
+        cpu: Duration,
         lease: Option<Warm>,
         keep: bool,
         f: impl AsyncFnOnce(&mut Warm) -> wasmtime::Result<R>,
@@ -248,9 +239,9 @@ impl Plugin {
         let _in_use = InUse(&self.pool.in_use);
         let mut warm = match warm {
             Some(w) => w,
-            None => self.instantiate(request_id).await?,
+            None => self.instantiate(request_id, cpu).await?,
         };
-        self.begin_call(&mut warm.store, request_id);
+        self.begin_call(&mut warm.store, request_id, cpu);
         let result = f(&mut warm).await;
         match result {
             Ok(r) => {
@@ -287,21 +278,27 @@ impl Plugin {
     pub(super) async fn check_config(&mut self) -> Result<Result<(), String>, PluginError> {
         let has_plan = self.has_plan;
         let (out, _) = self
-            .with_instance(LOAD, None, false, async |warm: &mut Warm| {
-                let checked = match (&warm.hooks, &warm.handler) {
-                    (Some(h), _) => h.call_check_config(&mut warm.store).await?,
-                    (None, Some(h)) => h.call_check_config(&mut warm.store).await?,
-                    (None, None) => Ok(()),
-                };
-                if checked.is_err() || !has_plan {
-                    return Ok((checked, None));
-                }
-                let plan = warm
-                    .instance
-                    .get_typed_func::<(), (wit::InstancePlan,)>(&mut warm.store, "plan")?;
-                let (plan,) = plan.call_async(&mut warm.store, ()).await?;
-                Ok((checked, Some(plan)))
-            })
+            .with_instance(
+                "load",
+                self.cpu_limit.max(LOAD_CPU),
+                None,
+                false,
+                async |warm: &mut Warm| {
+                    let checked = match (&warm.hooks, &warm.handler) {
+                        (Some(h), _) => h.call_check_config(&mut warm.store).await?,
+                        (None, Some(h)) => h.call_check_config(&mut warm.store).await?,
+                        (None, None) => Ok(()),
+                    };
+                    if checked.is_err() || !has_plan {
+                        return Ok((checked, None));
+                    }
+                    let plan = warm
+                        .instance
+                        .get_typed_func::<(), (wit::InstancePlan,)>(&mut warm.store, "plan")?;
+                    let (plan,) = plan.call_async(&mut warm.store, ()).await?;
+                    Ok((checked, Some(plan)))
+                },
+            )
             .await?;
         let (checked, plan) = out;
         if let Some(plan) = plan {
@@ -328,24 +325,30 @@ impl Plugin {
         let started = Instant::now();
         let keep = self.isolation == Isolation::Request;
         let out = self
-            .with_instance(request_id, None, keep, async |warm: &mut Warm| {
-                let hooks = warm.hooks.as_ref().expect("routes use filters as filters");
-                let store = &mut warm.store;
-                let req_r = store.data_mut().table.push(req)?;
-                let ctx_r = store.data_mut().table.push(ctx)?;
-                let action = hooks
-                    .call_on_request(&mut *store, borrow(&req_r), borrow(&ctx_r))
-                    .await?;
-                let table = &mut store.data_mut().table;
-                let req = table.delete(req_r)?;
-                let ctx = table.delete(ctx_r)?;
-                let action = match action {
-                    Ok(Action::Continue) => Ok(None),
-                    Ok(Action::Respond(r)) => Ok(Some(table.delete(r)?)),
-                    Err(e) => Err(e),
-                };
-                Ok((req, ctx, action))
-            })
+            .with_instance(
+                request_id,
+                self.cpu_limit,
+                None,
+                keep,
+                async |warm: &mut Warm| {
+                    let hooks = warm.hooks.as_ref().expect("routes use filters as filters");
+                    let store = &mut warm.store;
+                    let req_r = store.data_mut().table.push(req)?;
+                    let ctx_r = store.data_mut().table.push(ctx)?;
+                    let action = hooks
+                        .call_on_request(&mut *store, borrow(&req_r), borrow(&ctx_r))
+                        .await?;
+                    let table = &mut store.data_mut().table;
+                    let req = table.delete(req_r)?;
+                    let ctx = table.delete(ctx_r)?;
+                    let action = match action {
+                        Ok(Action::Continue) => Ok(None),
+                        Ok(Action::Respond(r)) => Ok(Some(table.delete(r)?)),
+                        Err(e) => Err(e),
+                    };
+                    Ok((req, ctx, action))
+                },
+            )
             .await;
         self.on_request_seconds
             .record(started.elapsed().as_secs_f64());
@@ -374,23 +377,34 @@ impl Plugin {
     ) -> Result<(RequestData, ResponseData, ContextData), PluginError> {
         let started = Instant::now();
         let out = self
-            .with_instance(request_id, lease.0, false, async |warm: &mut Warm| {
-                let hooks = warm.hooks.as_ref().expect("routes use filters as filters");
-                let store = &mut warm.store;
-                let req_r = store.data_mut().table.push(req)?;
-                let resp_r = store.data_mut().table.push(resp)?;
-                let ctx_r = store.data_mut().table.push(ctx)?;
-                let result = hooks
-                    .call_on_response(&mut *store, borrow(&req_r), borrow(&resp_r), borrow(&ctx_r))
-                    .await?;
-                let table = &mut store.data_mut().table;
-                let parts = (
-                    table.delete(req_r)?,
-                    table.delete(resp_r)?,
-                    table.delete(ctx_r)?,
-                );
-                Ok(result.map(|()| parts))
-            })
+            .with_instance(
+                request_id,
+                self.cpu_limit,
+                lease.0,
+                false,
+                async |warm: &mut Warm| {
+                    let hooks = warm.hooks.as_ref().expect("routes use filters as filters");
+                    let store = &mut warm.store;
+                    let req_r = store.data_mut().table.push(req)?;
+                    let resp_r = store.data_mut().table.push(resp)?;
+                    let ctx_r = store.data_mut().table.push(ctx)?;
+                    let result = hooks
+                        .call_on_response(
+                            &mut *store,
+                            borrow(&req_r),
+                            borrow(&resp_r),
+                            borrow(&ctx_r),
+                        )
+                        .await?;
+                    let table = &mut store.data_mut().table;
+                    let parts = (
+                        table.delete(req_r)?,
+                        table.delete(resp_r)?,
+                        table.delete(ctx_r)?,
+                    );
+                    Ok(result.map(|()| parts))
+                },
+            )
             .await;
         self.on_response_seconds
             .record(started.elapsed().as_secs_f64());
@@ -407,26 +421,32 @@ impl Plugin {
     ) -> Result<(RequestData, ContextData, Result<ResponseData, PluginError>), PluginError> {
         let started = Instant::now();
         let out = self
-            .with_instance(request_id, None, false, async |warm: &mut Warm| {
-                let handler = warm
-                    .handler
-                    .as_ref()
-                    .expect("routes use integrations as integrations");
-                let store = &mut warm.store;
-                let req_r = store.data_mut().table.push(req)?;
-                let ctx_r = store.data_mut().table.push(ctx)?;
-                let result = handler
-                    .call_handle(&mut *store, borrow(&req_r), borrow(&ctx_r))
-                    .await?;
-                let table = &mut store.data_mut().table;
-                let req = table.delete(req_r)?;
-                let ctx = table.delete(ctx_r)?;
-                let result = match result {
-                    Ok(resp) => Ok(table.delete(resp)?),
-                    Err(e) => Err(e),
-                };
-                Ok((req, ctx, result))
-            })
+            .with_instance(
+                request_id,
+                self.cpu_limit,
+                None,
+                false,
+                async |warm: &mut Warm| {
+                    let handler = warm
+                        .handler
+                        .as_ref()
+                        .expect("routes use integrations as integrations");
+                    let store = &mut warm.store;
+                    let req_r = store.data_mut().table.push(req)?;
+                    let ctx_r = store.data_mut().table.push(ctx)?;
+                    let result = handler
+                        .call_handle(&mut *store, borrow(&req_r), borrow(&ctx_r))
+                        .await?;
+                    let table = &mut store.data_mut().table;
+                    let req = table.delete(req_r)?;
+                    let ctx = table.delete(ctx_r)?;
+                    let result = match result {
+                        Ok(resp) => Ok(table.delete(resp)?),
+                        Err(e) => Err(e),
+                    };
+                    Ok((req, ctx, result))
+                },
+            )
             .await;
         self.handle_seconds.record(started.elapsed().as_secs_f64());
         let ((req, ctx, result), _) = out?;
