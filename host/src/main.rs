@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use wicket::capabilities::{http, Services};
-use wicket::config::{GatewayConfig, RuntimeShape};
+use wicket::config::{ConfigError, ConfigIssue, GatewayConfig, RuntimeShape};
 use wicket::gateway::Gateway;
 use wicket::runtime::{builtins, PluginKind, Runtime};
 use wicket::state::State;
@@ -78,9 +78,13 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-/// Load and validate, printing every problem with its file, line and key.
-async fn load(path: &Path) -> Option<(GatewayConfig, Arc<Services>, Gateway)> {
-    let (config, issues) = match GatewayConfig::load_lenient(path) {
+/// The config file as far as it validates (see `GatewayConfig::load_lenient`).
+type Parsed = Result<(GatewayConfig, Vec<ConfigIssue>), ConfigError>;
+
+/// Build the gateway from the parsed config at `path`, printing every problem with its file,
+/// line and key.
+async fn load(path: &Path, parsed: Parsed) -> Option<(GatewayConfig, Arc<Services>, Gateway)> {
+    let (config, issues) = match parsed {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -126,7 +130,7 @@ fn check(path: PathBuf) -> ExitCode {
         eprintln!("cannot start the async runtime");
         return ExitCode::FAILURE;
     };
-    match runtime.block_on(load(&path)) {
+    match runtime.block_on(load(&path, GatewayConfig::load_lenient(&path))) {
         Some((config, _, _)) => {
             println!(
                 "{}: ok ({} routes, {} plugins)",
@@ -141,11 +145,13 @@ fn check(path: PathBuf) -> ExitCode {
 }
 
 fn run(path: PathBuf) -> ExitCode {
-    // The runtime's shape is in the config; a config that does not parse is reported by
-    // `serve` below, on the default shape.
-    let shape = GatewayConfig::load(&path)
-        .map(|c| c.server.runtime)
-        .unwrap_or(RuntimeShape::PerCore { workers: 1 });
+    // The runtime's shape is in the config, parsed once here; a config that does not parse
+    // is reported by `serve` below, on the default shape.
+    let parsed = GatewayConfig::load_lenient(&path);
+    let shape = match &parsed {
+        Ok((config, _)) => config.server.runtime,
+        Err(_) => RuntimeShape::PerCore { workers: 1 },
+    };
     let runtime = match shape {
         RuntimeShape::PerCore { .. } => tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -162,7 +168,7 @@ fn run(path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = runtime.block_on(serve(path));
+    let outcome = runtime.block_on(serve(path, parsed));
     match outcome {
         Ok(Some(workers)) => {
             for w in workers {
@@ -196,10 +202,13 @@ fn shared_listener(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpL
 
 /// Load, bind, and serve until a shutdown signal. Returns the other workers' threads (to be
 /// joined once they drained), or `None` when the config did not load.
-async fn serve(path: PathBuf) -> anyhow::Result<Option<Vec<std::thread::JoinHandle<()>>>> {
+async fn serve(
+    path: PathBuf,
+    parsed: Parsed,
+) -> anyhow::Result<Option<Vec<std::thread::JoinHandle<()>>>> {
     let started = std::time::Instant::now();
     let metrics = wicket::admin::install_recorder()?;
-    let Some((config, _services, gateway)) = load(&path).await else {
+    let Some((config, _services, gateway)) = load(&path, parsed).await else {
         return Ok(None);
     };
     let tls = match &config.server.tls {
