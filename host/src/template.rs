@@ -1,76 +1,19 @@
 //! `{key}` templates of the request context, for the work plugins hand to the host in their
-//! plans (header values, forward URLs). The syntax is the SDK's (`plugin-sdk/src/template.rs`):
-//! a placeholder is `{` + a key of ASCII letters, digits and `_ . - + :` + `}`; anything else,
-//! a lone brace or `{"json": 1}`, is copied as is; a key that is not set becomes "".
+//! plans (header values, forward URLs). Rendered by the `wicket-template` crate, the one the
+//! SDK renders with, so a template means the same whether the plugin or the host applies it.
 
 use crate::capabilities::types::ContextData;
 
-/// `template` with each `{key}` replaced by `lookup(key)`.
-pub fn render_with<'a>(template: &str, mut lookup: impl FnMut(&str) -> Option<&'a str>) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        match after.find('}') {
-            Some(close) if is_key(&after[..close]) => {
-                if let Some(value) = lookup(&after[..close]) {
-                    out.push_str(value);
-                }
-                rest = &after[close + 1..];
-            }
-            _ => {
-                out.push('{');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 /// A header value template rendered with the request context.
 pub fn render(template: &str, ctx: &ContextData) -> String {
-    render_with(template, |key| ctx.get(key))
+    wicket_template::render(template, |key| ctx.get(key))
 }
 
 /// A forward URL: `{id}` / `{path+}` are the path parameters (context `param.NAME`), no other
 /// context key is reachable; the client's query is appended after `?` or `&`.
 pub fn render_url(template: &str, ctx: &ContextData, query: Option<&str>) -> String {
-    let mut key = String::new();
-    let url = render_with(template, |name| {
-        key.clear();
-        key.push_str("param.");
-        key.push_str(name.strip_suffix('+').unwrap_or(name));
-        ctx.get(&key)
-    });
-    append_query(url, query)
-}
-
-fn append_query(url: String, query: Option<&str>) -> String {
-    let query = match query {
-        Some(q) if !q.is_empty() => q,
-        _ => return url,
-    };
-    let (base, fragment) = match url.find('#') {
-        Some(i) => url.split_at(i),
-        None => (url.as_str(), ""),
-    };
-    let separator = if base.ends_with('?') || base.ends_with('&') {
-        ""
-    } else if base.contains('?') {
-        "&"
-    } else {
-        "?"
-    };
-    format!("{base}{separator}{query}{fragment}")
-}
-
-fn is_key(candidate: &str) -> bool {
-    !candidate.is_empty()
-        && candidate
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'+' | b':'))
+    let url = wicket_template::render_url(template, |key| ctx.get(key));
+    wicket_template::append_query(&url, query)
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! `{key}` templates, shared by the plugins that build strings from the request context.
+//! `{key}` templates, shared by the plugins that build strings from the request context (the
+//! `wicket-template` crate, which the gateway uses for plans too, over the plugin's context).
 //!
 //! A placeholder is `{` + a key + `}`, the key made of ASCII letters, digits and `_ . - + :`
 //! (e.g. `{request_id}`, `{param.id}`, `{route}`). Anything else, such as a lone brace or
@@ -17,30 +18,11 @@ pub fn render_template(template: &str, ctx: &Context) -> String {
 
 /// Renders `template`, replacing each `{key}` with `lookup(key)`, `None` becoming the empty
 /// string. The pure core of [`render_template`].
-pub fn render_template_with<F>(template: &str, mut lookup: F) -> String
+pub fn render_template_with<F>(template: &str, lookup: F) -> String
 where
     F: FnMut(&str) -> Option<String>,
 {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        match after.find('}') {
-            Some(close) if is_key(&after[..close]) => {
-                if let Some(value) = lookup(&after[..close]) {
-                    out.push_str(&value);
-                }
-                rest = &after[close + 1..];
-            }
-            _ => {
-                out.push('{');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    wicket_template::render(template, lookup)
 }
 
 /// Whether `template` contains at least one placeholder (so rendering can be skipped).
@@ -81,42 +63,17 @@ pub fn render_json(value: &Value, ctx: &Context) -> Value {
 /// value `param.id`, and a greedy parameter may be written `{path+}` as in the route template
 /// (becoming `param.path`). Values are inserted as they are (the host keeps the client's
 /// percent-encoding); a parameter that is not set becomes the empty string.
-pub fn render_url_with<F>(template: &str, mut lookup: F) -> String
+pub fn render_url_with<F>(template: &str, lookup: F) -> String
 where
     F: FnMut(&str) -> Option<String>,
 {
-    render_template_with(template, |name| {
-        let name = name.strip_suffix('+').unwrap_or(name);
-        lookup(&format!("param.{name}"))
-    })
+    wicket_template::render_url(template, lookup)
 }
 
 /// Appends a raw query string to `url`: after `?`, or after `&` when `url` already has a
 /// query. An absent or empty query leaves `url` unchanged. A `#fragment` in `url` stays last.
 pub fn append_query(url: &str, query: Option<&str>) -> String {
-    let query = match query {
-        Some(q) if !q.is_empty() => q,
-        _ => return url.to_owned(),
-    };
-    let (base, fragment) = match url.find('#') {
-        Some(i) => url.split_at(i),
-        None => (url, ""),
-    };
-    let separator = if base.ends_with('?') || base.ends_with('&') {
-        ""
-    } else if base.contains('?') {
-        "&"
-    } else {
-        "?"
-    };
-    format!("{base}{separator}{query}{fragment}")
-}
-
-fn is_key(candidate: &str) -> bool {
-    !candidate.is_empty()
-        && candidate
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'+' | b':'))
+    wicket_template::append_query(url, query)
 }
 
 #[cfg(test)]
