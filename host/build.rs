@@ -10,10 +10,12 @@ fn main() {
     let root = manifest_dir.parent().unwrap().to_path_buf();
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
     // Watch every built-in plugin crate (not the plugins' own target directory, which changes on
-    // every build), the SDK and the contract.
+    // every build), the SDK with its derive and template crates, and the contract.
     let mut watched = vec![
         root.join("plugin-sdk/Cargo.toml"),
         root.join("plugin-sdk/src"),
+        root.join("plugin-sdk/derive"),
+        root.join("plugin-sdk/template"),
         root.join("wit"),
     ];
     for entry in std::fs::read_dir(root.join("plugins")).unwrap().flatten() {
