@@ -351,6 +351,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="1 round, short loads, fewer arms")
     ap.add_argument("--no-build", action="store_true", help="use the binaries already built")
     ap.add_argument("--streams-only", action="store_true", help="only the SSE and 1 GiB measurements")
+    ap.add_argument("--startup-only", action="store_true", help="only the start-up times (cold and warm)")
     args = ap.parse_args()
     if os.cpu_count() < 2:
         sys.exit("needs 2 cores: one for the proxy, one for load and upstream")
@@ -369,6 +370,9 @@ def main():
         up_port = free_port()
         procs.append(Proc("upstream", [RELEASE / "bench-upstream", f"127.0.0.1:{up_port}"], LOAD_CORE))
         wait_http(f"http://127.0.0.1:{up_port}/")
+        if args.startup_only:
+            print(json.dumps(measure_startup(workdir, up_port)))
+            return
         # Each proxy runs only while it is measured, so that idle arms (their timers and
         # epoch tickers) never share core 1 with the arm under test.
         env = {**os.environ, "WICKET_CACHE_DIR": str(cache), "RUST_LOG": "warn"}

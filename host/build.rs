@@ -1,6 +1,12 @@
-//! Builds the built-in plugins (`plugins/`, a workspace of its own for wasm32-wasip2) and puts
-//! the components in OUT_DIR, where `runtime/builtins.rs` embeds them. The plugin workspace
-//! has its own target directory next to ours, so this nested cargo never waits on our lock.
+//! Builds the built-in plugins (`plugins/`, a workspace of its own for wasm32-wasip2), then
+//! compiles each component to machine code for this host with the runtime's own engine
+//! settings (`src/runtime/engine_settings.rs`), and puts both in OUT_DIR, where
+//! `runtime/builtins.rs` embeds them: a gateway then starts without compiling a built-in.
+//! The plugin workspace has its own target directory next to ours, so this nested cargo never
+//! waits on our lock.
+
+#[path = "src/runtime/engine_settings.rs"]
+mod engine_settings;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,6 +37,7 @@ fn main() {
     if let Some(dir) = std::env::var_os("WICKET_PREBUILT_PLUGINS") {
         // Packagers (and offline builds) can hand us components built elsewhere.
         copy_components(Path::new(&dir), &out_dir);
+        precompile(&out_dir);
         return;
     }
 
@@ -66,6 +73,36 @@ fn main() {
         &plugin_target.join("wasm32-wasip2").join("release"),
         &out_dir,
     );
+    precompile(&out_dir);
+}
+
+/// `NAME.wasm` -> `NAME.cwasm` for every component in `dir`, several at a time. The runtime
+/// checks at load that the artifact fits its engine (wasmtime version, settings, CPU
+/// features) and compiles the component itself when not, so a binary built here and run on
+/// an older CPU still works, only slower to start.
+fn precompile(dir: &Path) {
+    let engine = wasmtime::Engine::new(&engine_settings::config()).expect("a wasmtime engine");
+    let components: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|scope| {
+        for _ in 0..workers.min(components.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(path) = components.get(i) else { break };
+                let wasm = std::fs::read(path).unwrap();
+                let compiled = engine
+                    .precompile_component(&wasm)
+                    .unwrap_or_else(|e| panic!("precompiling {}: {e:#}", path.display()));
+                std::fs::write(path.with_extension("cwasm"), compiled).unwrap();
+            });
+        }
+    });
 }
 
 /// Copy every `wicket_plugin_*.wasm`; `runtime/builtins.rs` names the ones it embeds.

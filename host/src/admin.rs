@@ -50,6 +50,11 @@ const HOST_FAMILIES: &[(&str, Kind, &str)] = &[
     ),
 ];
 
+/// Whether the host records family `name` itself (a plugin may not record into it).
+pub fn is_host_family(name: &str) -> bool {
+    HOST_FAMILIES.iter().any(|(n, _, _)| *n == name)
+}
+
 /// Help for a family no one described: one a plugin records through the `metrics` capability.
 const PLUGIN_FAMILY_HELP: &str =
     "Recorded by a plugin through the metrics capability (the plugin label names it).";

@@ -3,7 +3,7 @@
 //! swapped in atomically while requests in flight finish on the old one.
 
 use crate::capabilities::Services;
-use crate::config::{GatewayConfig, RouteSpec};
+use crate::config::{GatewayConfig, PluginSpec, RouteSpec};
 use crate::router::Router;
 use crate::runtime::{LoadError, Plugin, Runtime};
 use std::sync::Arc;
@@ -112,15 +112,22 @@ impl Gateway {
     }
 }
 
-/// Load every plugin of `config`; `None` where one failed, with why.
+/// Load every plugin of `config`; `None` where one failed, with why. Compiling (the slow
+/// part for an external plugin met for the first time) runs on every core at once; the
+/// checks that call into each plugin follow in config order.
 async fn load_plugins(
     runtime: &Runtime,
     config: &GatewayConfig,
 ) -> (Vec<Option<Arc<Plugin>>>, Vec<LoadError>) {
     let mut errors = Vec::new();
     let mut plugins = Vec::new();
-    for spec in &config.plugins {
-        match runtime.load(spec).await {
+    let compiled = compile_all(runtime, &config.plugins);
+    for (spec, component) in config.plugins.iter().zip(compiled) {
+        let loaded = match component {
+            Ok(component) => runtime.load(spec, component).await,
+            Err(e) => Err(e),
+        };
+        match loaded {
             Ok(p) => plugins.push(Some(Arc::new(p))),
             Err(mut e) => {
                 errors.append(&mut e);
@@ -129,6 +136,40 @@ async fn load_plugins(
         }
     }
     (plugins, errors)
+}
+
+/// `runtime.compile` for each spec, on up to one thread per core; results in spec order.
+fn compile_all(
+    runtime: &Runtime,
+    specs: &[PluginSpec],
+) -> Vec<Result<wasmtime::component::Component, Vec<LoadError>>> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(specs.len());
+    if workers <= 1 {
+        return specs.iter().map(|s| runtime.compile(s)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(spec) = specs.get(i) else { break done };
+                        done.push((i, runtime.compile(spec)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a compile thread panicked"))
+            .collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// The plugins' own problems (config keys, grants, refused configs) in a config that has

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use wicket::capabilities::{http, Services};
 use wicket::config::{ConfigError, ConfigIssue, GatewayConfig, RuntimeShape};
 use wicket::gateway::Gateway;
-use wicket::runtime::{builtins, PluginKind, Runtime};
+use wicket::runtime::{builtins, PluginKind, Runtime, Source};
 use wicket::state::State;
 
 #[derive(Parser)]
@@ -328,15 +328,15 @@ fn print_plugins(files: &[PathBuf], json: bool) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let mut items: Vec<(String, std::borrow::Cow<'static, [u8]>)> = Vec::new();
+        let mut items: Vec<(String, Option<Vec<u8>>)> = Vec::new();
         if files.is_empty() {
-            for (name, wasm) in builtins::ALL {
-                items.push((name.to_string(), (*wasm).into()));
+            for builtin in builtins::ALL {
+                items.push((builtin.name.to_string(), None));
             }
         } else {
             for file in files {
                 match std::fs::read(file) {
-                    Ok(bytes) => items.push((file.display().to_string(), bytes.into())),
+                    Ok(bytes) => items.push((file.display().to_string(), Some(bytes))),
                     Err(e) => {
                         eprintln!("{}: {e}", file.display());
                         return ExitCode::FAILURE;
@@ -347,7 +347,11 @@ fn print_plugins(files: &[PathBuf], json: bool) -> ExitCode {
         let mut ok = true;
         let mut documents = Vec::new();
         for (name, bytes) in items {
-            match plugins.describe_component(&bytes).await {
+            let source = match &bytes {
+                Some(bytes) => Source::Wasm(bytes),
+                None => Source::Builtin(builtins::find(&name).expect("listed above")),
+            };
+            match plugins.describe_component(source).await {
                 Ok((kinds, description)) => {
                     let kinds: Vec<&str> = kinds.iter().map(|k| PluginKind::name(*k)).collect();
                     if json {

@@ -1,10 +1,11 @@
 //! External plugins in the real binary: a Python plugin in a chain with built-ins, and the
 //! difference between fresh and pooled instances, seen through a plugin that keeps state
-//! both in its instance and in the granted `kv` store.
+//! both in its instance and in the granted `kv` store; built-ins start from the code compiled
+//! at build time.
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use wicket_e2e::{client, python_plugin, test_plugin, Gateway};
+use wicket_e2e::{client, python_plugin, sha256_hex, test_plugin, Gateway};
 
 #[tokio::test]
 async fn a_python_plugin_runs_in_a_chain_with_builtins() {
@@ -235,4 +236,75 @@ integration = "ok"
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["message"], "Invalid request body");
+}
+
+/// Built-ins were compiled when the binary was built: a start with an empty compile cache
+/// compiles none of them (nothing of theirs lands in the cache), while an external plugin on
+/// the same start is compiled and cached as before.
+#[tokio::test]
+async fn builtins_start_without_compiling() {
+    let cache = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+
+[runtime]
+cache_dir = {cache:?}
+
+[plugins.noop]
+wasm = {noop:?}
+
+[plugins.key]
+builtin = "api-key"
+config = {{ keys = [{{ key_sha256 = "{k1}", principal = "alice" }}] }}
+
+[plugins.check]
+builtin = "validate"
+config = {{ required_headers = ["x-key"] }}
+
+[plugins.answer]
+builtin = "mock"
+config = {{ body = {{ who = "{{principal}}" }} }}
+
+[[routes]]
+path = "/x"
+plugins = ["noop", "key", "check"]
+integration = "answer"
+"#,
+        cache = cache.path().display().to_string(),
+        noop = test_plugin("noop").display().to_string(),
+        k1 = sha256_hex(b"k1"),
+    );
+    let gw = Gateway::start(&config);
+    let resp = client()
+        .get(gw.url("/x"))
+        .header("x-api-key", "k1")
+        .header("x-key", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        serde_json::json!({"who": "alice"})
+    );
+    let cached: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".cwasm"))
+        .collect();
+    assert_eq!(
+        cached.len(),
+        1,
+        "only the external plugin is compiled at start: {cached:?}"
+    );
+    assert!(
+        !gw.logs()
+            .iter()
+            .any(|l| l.contains("does not fit this engine")),
+        "every built-in's precompiled code was used: {:?}",
+        gw.logs()
+    );
 }

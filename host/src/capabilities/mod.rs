@@ -9,6 +9,7 @@ use crate::runtime::bindings::{config, counters, kv, log, metrics};
 use crate::runtime::{Capability, HostState};
 use crate::state::State;
 use bytes::Bytes;
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// What every plugin store shares: state backends and the outbound HTTP client.
@@ -124,6 +125,57 @@ impl counters::Host for HostState {
     }
 }
 
+/// The Prometheus type of a family a plugin records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MetricKind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// The type each plugin family was first recorded with. A family has one type in the
+/// exposition format; two plugins (or one) recording the same name as a counter and as a
+/// gauge would make `/metrics` unparseable for every scraper. The first type wins; a sample of
+/// another type is dropped with a warning (once per family and type), and the plugin goes on.
+static PLUGIN_FAMILIES: std::sync::LazyLock<std::sync::RwLock<HashMap<String, MetricKind>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// The exposition name of plugin metric `name`, when a sample of `kind` may be recorded to it.
+fn plugin_family(plugin: &str, name: &str, kind: MetricKind) -> Option<String> {
+    let family = metric_name(name);
+    let known = PLUGIN_FAMILIES.read().unwrap().get(&family).copied();
+    let first = match known {
+        Some(first) => first,
+        None if crate::admin::is_host_family(&family) => {
+            tracing::warn!(
+                plugin,
+                metric = %family,
+                "dropping plugin metric: the host records a family of this name"
+            );
+            return None;
+        }
+        None => *PLUGIN_FAMILIES
+            .write()
+            .unwrap()
+            .entry(family.clone())
+            .or_insert(kind),
+    };
+    if first == kind {
+        return Some(family);
+    }
+    static WARNED: std::sync::Mutex<Vec<(String, MetricKind)>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap();
+    if !warned.iter().any(|(f, k)| *f == family && *k == kind) {
+        tracing::warn!(
+            plugin,
+            metric = %family,
+            "dropping plugin metric samples: recorded as a {kind:?}, but the family is a {first:?}"
+        );
+        warned.push((family, kind));
+    }
+    None
+}
+
 /// Metric names from plugins become `wicket_plugin_<name>` with anything but
 /// `[a-zA-Z0-9_]` replaced, so a plugin cannot produce an invalid exposition.
 fn metric_name(name: &str) -> String {
@@ -159,8 +211,10 @@ impl metrics::Host for HostState {
         labels: Vec<(String, String)>,
     ) -> wasmtime::Result<()> {
         self.require(Capability::Metrics)?;
-        let labels = metric_labels(&self.plugin.name, labels);
-        ::metrics::counter!(metric_name(&name), labels).increment(value);
+        if let Some(family) = plugin_family(&self.plugin.name, &name, MetricKind::Counter) {
+            let labels = metric_labels(&self.plugin.name, labels);
+            ::metrics::counter!(family, labels).increment(value);
+        }
         Ok(())
     }
 
@@ -171,8 +225,10 @@ impl metrics::Host for HostState {
         labels: Vec<(String, String)>,
     ) -> wasmtime::Result<()> {
         self.require(Capability::Metrics)?;
-        let labels = metric_labels(&self.plugin.name, labels);
-        ::metrics::gauge!(metric_name(&name), labels).set(value);
+        if let Some(family) = plugin_family(&self.plugin.name, &name, MetricKind::Gauge) {
+            let labels = metric_labels(&self.plugin.name, labels);
+            ::metrics::gauge!(family, labels).set(value);
+        }
         Ok(())
     }
 
@@ -183,8 +239,34 @@ impl metrics::Host for HostState {
         labels: Vec<(String, String)>,
     ) -> wasmtime::Result<()> {
         self.require(Capability::Metrics)?;
-        let labels = metric_labels(&self.plugin.name, labels);
-        ::metrics::histogram!(metric_name(&name), labels).record(value);
+        if let Some(family) = plugin_family(&self.plugin.name, &name, MetricKind::Histogram) {
+            let labels = metric_labels(&self.plugin.name, labels);
+            ::metrics::histogram!(family, labels).record(value);
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plugin_family_keeps_its_first_type() {
+        let c = MetricKind::Counter;
+        assert_eq!(
+            plugin_family("p", "jobs.done", c).as_deref(),
+            Some("wicket_plugin_jobs_done")
+        );
+        assert_eq!(plugin_family("q", "jobs.done", MetricKind::Gauge), None);
+        assert_eq!(plugin_family("q", "jobs_done", MetricKind::Histogram), None);
+        assert!(plugin_family("q", "jobs_done", c).is_some());
+    }
+
+    #[test]
+    fn a_plugin_cannot_record_into_a_host_family() {
+        // `wicket_plugin_seconds` is the host's per-call histogram.
+        assert_eq!(plugin_family("p", "seconds", MetricKind::Histogram), None);
+        assert_eq!(plugin_family("p", "seconds", MetricKind::Counter), None);
     }
 }

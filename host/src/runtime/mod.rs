@@ -7,6 +7,7 @@ pub mod bindings;
 pub mod builtins;
 mod cache;
 pub mod describe;
+mod engine_settings;
 mod host_state;
 mod plugin;
 
@@ -21,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// What a component exports: the hooks of a filter, the handler of an integration, or both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +52,13 @@ pub struct LoadError {
     pub location: Location,
     pub key: String,
     pub message: String,
+}
+
+/// Where a component comes from.
+pub enum Source<'a> {
+    Builtin(&'static builtins::Builtin),
+    /// A component file's bytes.
+    Wasm(&'a [u8]),
 }
 
 /// The engine and everything compiled against it.
@@ -100,10 +108,8 @@ impl Runtime {
             .table_elements(1 << 17)
             .max_core_instance_size(16 << 20)
             .max_component_instance_size(16 << 20);
-        let mut wasm = Config::new();
-        wasm.wasm_component_model(true)
-            .epoch_interruption(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let mut wasm = engine_settings::config();
+        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm)?;
 
         let mut linker = Linker::new(&engine);
@@ -125,33 +131,13 @@ impl Runtime {
     /// Compile (or load from cache) and check one plugin: its description, its imports
     /// against its grants, its config keys against the keys it declares, and (by calling it)
     /// its config. Every problem found is returned, each at its place in the config.
-    pub async fn load(&self, spec: &PluginSpec) -> Result<Plugin, Vec<LoadError>> {
-        let fail = |message: String| {
-            vec![LoadError {
-                location: spec.location.clone(),
-                key: format!("plugins.{}", spec.name),
-                message,
-            }]
-        };
-        let bytes: std::borrow::Cow<'_, [u8]> = match &spec.source {
-            PluginSource::Builtin(name) => match builtins::find(name) {
-                Some(wasm) => wasm.into(),
-                None => {
-                    return Err(vec![LoadError {
-                        location: spec.source_location.clone(),
-                        key: format!("plugins.{}.builtin", spec.name),
-                        message: format!(
-                            "unknown builtin {name:?}; builtins are {}",
-                            builtins::names().join(", ")
-                        ),
-                    }])
-                }
-            },
-            PluginSource::Wasm(path) => std::fs::read(path)
-                .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?
-                .into(),
-        };
-        let (pre, _) = self.prepare(&bytes).map_err(fail)?;
+    pub async fn load(
+        &self,
+        spec: &PluginSpec,
+        component: Component,
+    ) -> Result<Plugin, Vec<LoadError>> {
+        let fail = |message| plugin_error(spec, message);
+        let (pre, _) = self.prepare(component).map_err(fail)?;
         let description = self.describe(&pre, &spec.config_json).await.map_err(fail)?;
 
         let mut grants = spec.grants.clone();
@@ -205,11 +191,45 @@ impl Runtime {
         }
     }
 
-    /// Compile a component and resolve its imports; also returns what kinds of plugin its
-    /// exports make it.
-    fn prepare(&self, bytes: &[u8]) -> Result<(InstancePre<HostState>, Vec<PluginKind>), String> {
-        let component = cache::compile(&self.engine, bytes, self.cache_dir.as_deref())
-            .map_err(|e| format!("not a valid component: {e:#}"))?;
+    /// The compiled component of `spec`: a built-in's was compiled at build time; an
+    /// external one comes from the disk cache or is compiled now. Synchronous and
+    /// independent of the other plugins, so that start-up can compile several at once.
+    pub fn compile(&self, spec: &PluginSpec) -> Result<Component, Vec<LoadError>> {
+        let fail = |message| plugin_error(spec, message);
+        match &spec.source {
+            PluginSource::Builtin(name) => match builtins::find(name) {
+                Some(builtin) => self.compile_source(Source::Builtin(builtin)).map_err(fail),
+                None => Err(vec![LoadError {
+                    location: spec.source_location.clone(),
+                    key: format!("plugins.{}.builtin", spec.name),
+                    message: format!(
+                        "unknown builtin {name:?}; builtins are {}",
+                        builtins::names().join(", ")
+                    ),
+                }]),
+            },
+            PluginSource::Wasm(path) => {
+                let bytes = std::fs::read(path)
+                    .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
+                self.compile_source(Source::Wasm(&bytes)).map_err(fail)
+            }
+        }
+    }
+
+    fn compile_source(&self, source: Source<'_>) -> Result<Component, String> {
+        let cache_dir = self.cache_dir.as_deref();
+        match source {
+            Source::Builtin(builtin) => builtin.component(&self.engine, cache_dir),
+            Source::Wasm(bytes) => cache::compile(&self.engine, bytes, cache_dir),
+        }
+        .map_err(|e| format!("not a valid component: {e:#}"))
+    }
+
+    /// Resolve a component's imports; also returns what kinds of plugin its exports make it.
+    fn prepare(
+        &self,
+        component: Component,
+    ) -> Result<(InstancePre<HostState>, Vec<PluginKind>), String> {
         let kinds = kinds(&self.engine, &component)?;
         let pre = self
             .linker
@@ -260,12 +280,21 @@ impl Runtime {
     /// What `wicket plugins FILE` shows: the component's kinds and description.
     pub async fn describe_component(
         &self,
-        bytes: &[u8],
+        source: Source<'_>,
     ) -> Result<(Vec<PluginKind>, Description), String> {
-        let (pre, kinds) = self.prepare(bytes)?;
+        let (pre, kinds) = self.prepare(self.compile_source(source)?)?;
         let description = self.describe(&pre, "{}").await?;
         Ok((kinds, description))
     }
+}
+
+/// A problem with plugin `spec` as a whole, placed at its table in the config.
+fn plugin_error(spec: &PluginSpec, message: String) -> Vec<LoadError> {
+    vec![LoadError {
+        location: spec.location.clone(),
+        key: format!("plugins.{}", spec.name),
+        message,
+    }]
 }
 
 /// The kinds a component's exports make it; an error when it is neither.
