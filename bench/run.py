@@ -352,6 +352,8 @@ def main():
     ap.add_argument("--no-build", action="store_true", help="use the binaries already built")
     ap.add_argument("--streams-only", action="store_true", help="only the SSE and 1 GiB measurements")
     ap.add_argument("--startup-only", action="store_true", help="only the start-up times (cold and warm)")
+    ap.add_argument("--arms", help="comma-separated arms to measure (saturation and CPU only), e.g. "
+                    "hyper-floor,wicket-0,wicket-pooled-1")
     args = ap.parse_args()
     if os.cpu_count() < 2:
         sys.exit("needs 2 cores: one for the proxy, one for load and upstream")
@@ -405,6 +407,12 @@ def main():
                 Proc(name, [RELEASE / "wicket", "run", "--config", cfg], PROXY_CORE, env=env),
                 f"http://127.0.0.1:{port}/x"))
         arms = starters
+        if args.arms:
+            wanted = args.arms.split(",")
+            unknown = [a for a in wanted if a not in starters]
+            if unknown:
+                sys.exit(f"unknown arms {unknown}; arms are {list(starters)}")
+            arms = {k: v for k, v in starters.items() if k in wanted}
         rss = {}
 
         def start(name):
@@ -445,6 +453,13 @@ def main():
                     res["minflt"].append(flt / total)
                     res["delayed"].append(wait / (wall * 1e9))
                 stop(name, proc)
+        if args.arms:
+            for name in arms:
+                r = results[name]
+                cpu = statistics.median(r["cpu_us"]) if r["cpu_us"] else float("nan")
+                print(f"{name:20} {statistics.median(r['rps']):>10,.0f} req/s  {cpu:6.1f} us CPU/req  "
+                      f"(rps {[round(x) for x in r['rps']]})")
+            return
         proxies = [n for n in arms if n != "direct"]
         slowest = min((statistics.median(results[n]["rps"]) for n in proxies if results[n]["rps"]), default=200)
         rate = max(100, int(slowest * 0.5))

@@ -50,48 +50,66 @@ const CLAIMS: &[&str] = &[
     "x-original-forwarded-for",
 ];
 
-const XFF: &str = "x-forwarded-for";
-const XFP: &str = "x-forwarded-proto";
-const XFH: &str = "x-forwarded-host";
+const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
+const XFP: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const XFH: HeaderName = HeaderName::from_static("x-forwarded-host");
+const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
-/// Rewrite the forwarding headers of a request that arrived from `peer` over `scheme` for
-/// `authority`, and return the client's address.
+/// The client as decided by [`apply`]: its address, and the same as the header value it was
+/// written as (`X-Real-IP`), for whoever needs the text.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub ip: IpAddr,
+    pub text: HeaderValue,
+}
+
+/// Rewrite the forwarding headers of a request that arrived from `peer` over `scheme` for the
+/// host `authority`, and say who the client is.
 pub fn apply(
     headers: &mut HeaderMap,
     peer: IpAddr,
     scheme: &'static str,
     authority: Option<&Authority>,
     trusted: &TrustedProxies,
-) -> IpAddr {
+) -> Client {
     let peer = peer.to_canonical();
-    let from_proxy = trusted.contains(peer);
-    let chain = joined(headers, XFF);
-    let client = if from_proxy {
-        client_from_chain(chain.as_deref().unwrap_or(""), peer, trusted)
-    } else {
-        peer
-    };
-    if !from_proxy {
-        let names: Vec<HeaderName> = headers
-            .keys()
-            .filter(|n| n.as_str().starts_with("x-forwarded-") || CLAIMS.contains(&n.as_str()))
-            .cloned()
-            .collect();
-        for name in names {
-            headers.remove(name);
+    let peer_text = ip_value(peer);
+    if !trusted.contains(peer) {
+        // The common case, kept cheap: nothing the client sent is believed, and a request
+        // without such claims (most) costs one pass over the header names.
+        let claims =
+            |n: &HeaderName| n.as_str().starts_with("x-forwarded-") || CLAIMS.contains(&n.as_str());
+        if headers.keys().any(claims) {
+            let names: Vec<HeaderName> = headers.keys().filter(|n| claims(n)).cloned().collect();
+            for name in names {
+                headers.remove(name);
+            }
         }
+        headers.insert(XFF, peer_text.clone());
+        headers.insert(XFP, HeaderValue::from_static(scheme));
+        if let Some(v) = authority.and_then(|a| HeaderValue::from_str(&a.to_string()).ok()) {
+            headers.insert(XFH, v);
+        }
+        headers.insert(X_REAL_IP, peer_text.clone());
+        return Client {
+            ip: peer,
+            text: peer_text,
+        };
     }
 
-    let xff = match chain.filter(|_| from_proxy) {
+    let chain = joined(headers, &XFF);
+    let client = client_from_chain(chain.as_deref().unwrap_or(""), peer, trusted);
+    let xff = match chain {
         Some(c) if !c.trim().is_empty() => format!("{c}, {peer}"),
         _ => peer.to_string(),
     };
     set(headers, XFF, &xff);
-    let proto_ok = from_proxy && single(headers, XFP).is_some_and(|p| p == "http" || p == "https");
+    let proto_ok = single(headers, &XFP).is_some_and(|p| p == "http" || p == "https");
     if !proto_ok {
-        set(headers, XFP, scheme);
+        headers.insert(XFP, HeaderValue::from_static(scheme));
     }
-    let host_ok = from_proxy && single(headers, XFH).is_some_and(|h| Authority::parse(&h).is_ok());
+    let host_ok = single(headers, &XFH).is_some_and(|h| Authority::parse(&h).is_ok());
     if !host_ok {
         match authority {
             Some(a) => set(headers, XFH, &a.to_string()),
@@ -100,13 +118,26 @@ pub fn apply(
             }
         }
     }
-    if from_proxy {
-        if let Some(f) = joined(headers, "forwarded") {
-            set(headers, "forwarded", &format!("{f}, for={}", node(peer)));
-        }
+    if let Some(f) = joined(headers, &FORWARDED) {
+        set(headers, FORWARDED, &format!("{f}, for={}", node(peer)));
     }
-    set(headers, "x-real-ip", &client.to_string());
-    client
+    let text = if client == peer {
+        peer_text
+    } else {
+        ip_value(client)
+    };
+    headers.insert(X_REAL_IP, text.clone());
+    Client { ip: client, text }
+}
+
+/// An address as a header value, formatted without a heap string.
+fn ip_value(ip: IpAddr) -> HeaderValue {
+    use std::io::Write;
+    let mut buf = [0u8; 64];
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    write!(cursor, "{ip}").expect("an address fits in 64 bytes");
+    let len = cursor.position() as usize;
+    HeaderValue::from_bytes(&buf[..len]).expect("an address is a valid header value")
 }
 
 /// The first address from the right of `chain` that is not a trusted proxy; all of them
@@ -149,7 +180,7 @@ fn node(ip: IpAddr) -> String {
 }
 
 /// All values of `name` joined with ", " (the list form), if there is any.
-fn joined(headers: &HeaderMap, name: &str) -> Option<String> {
+fn joined(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
     let values: Vec<&str> = headers
         .get_all(name)
         .iter()
@@ -159,7 +190,7 @@ fn joined(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The value of `name` when it is sent exactly once, trimmed.
-fn single(headers: &HeaderMap, name: &str) -> Option<String> {
+fn single(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
     let mut all = headers.get_all(name).iter();
     let first = all.next()?;
     if all.next().is_some() {
@@ -168,7 +199,7 @@ fn single(headers: &HeaderMap, name: &str) -> Option<String> {
     first.to_str().ok().map(|s| s.trim().to_string())
 }
 
-fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
+fn set(headers: &mut HeaderMap, name: HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         headers.insert(name, v);
     }
@@ -223,7 +254,7 @@ mod tests {
         let mut h = headers(SPOOFED);
         let host = Authority::parse("api.example:8080").unwrap();
         let t = trusted(&["10.0.0.0/8"]);
-        let client = apply(&mut h, ip("203.0.113.9"), "http", Some(&host), &t);
+        let client = apply(&mut h, ip("203.0.113.9"), "http", Some(&host), &t).ip;
         assert_eq!(client, ip("203.0.113.9"));
         assert_eq!(values(&h, "x-forwarded-for"), ["203.0.113.9"]);
         assert_eq!(values(&h, "x-forwarded-proto"), ["http"]);
@@ -264,7 +295,7 @@ mod tests {
             ("x-forwarded-host", "api.example"),
             ("forwarded", "for=198.51.100.7"),
         ]);
-        let client = apply(&mut h, ip("127.0.0.1"), "http", None, &t);
+        let client = apply(&mut h, ip("127.0.0.1"), "http", None, &t).ip;
         assert_eq!(client, ip("198.51.100.7"));
         assert_eq!(
             values(&h, "x-forwarded-for"),

@@ -53,6 +53,9 @@ pub struct Route {
     pub buffers_request: bool,
     /// Upgrade requests become WebSocket connections (the integration plans a forward).
     pub websocket: bool,
+    /// Some filter's `on-response` runs, and may read the request: a planned forward must
+    /// copy the request's headers instead of moving them to the upstream request.
+    pub reads_request_after: bool,
     pub metrics: RouteMetrics,
 }
 
@@ -230,6 +233,7 @@ fn wire(route: &RouteSpec, plugins: &[Option<Arc<Plugin>>]) -> Result<Route, Vec
             buffers_request: chain
                 .iter()
                 .any(|p| p.plan.request_body == crate::runtime::BodyUse::Whole),
+            reads_request_after: chain.iter().any(|p| p.plan.on_response),
             chain,
             integration,
             metrics: RouteMetrics::new(&route.name),

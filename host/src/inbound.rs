@@ -17,7 +17,6 @@ use crate::error::GatewayError;
 use crate::forwarded;
 use crate::pipeline::Peer;
 use http::{header, HeaderValue, Method, Request, Version};
-use std::net::IpAddr;
 
 /// At most this many header lines; past it, a JSON 431 (hyper answers a bare 431 itself only
 /// past [`HYPER_MAX_HEADERS`]).
@@ -39,8 +38,8 @@ pub struct Inbound {
     pub path: String,
     /// The request's one host; `None` only for HTTP/1.0 requests without `Host`.
     pub authority: Option<Authority>,
-    /// The client's address as far as the trusted proxies let us know it.
-    pub client_ip: IpAddr,
+    /// The client as far as the trusted proxies let us know it.
+    pub client: forwarded::Client,
 }
 
 impl Inbound {
@@ -63,7 +62,7 @@ pub fn prepare<B>(
     check_head_size(req, server.max_header_bytes)?;
     let authority = authority(req, peer.scheme)?;
     let path = canonical_path(req.uri().path(), server.path_rules)?;
-    let client_ip = forwarded::apply(
+    let client = forwarded::apply(
         req.headers_mut(),
         peer.addr.ip(),
         peer.scheme,
@@ -83,7 +82,7 @@ pub fn prepare<B>(
     Ok(Inbound {
         path,
         authority,
-        client_ip,
+        client,
     })
 }
 
@@ -267,7 +266,7 @@ mod tests {
         req.headers_mut()
             .insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
         let (i, req) = prep(req).unwrap();
-        assert_eq!(i.client_ip.to_string(), "203.0.113.5");
+        assert_eq!(i.client.ip.to_string(), "203.0.113.5");
         assert_eq!(req.headers()["x-forwarded-for"], "203.0.113.5");
     }
 }

@@ -57,7 +57,7 @@ pub async fn forward(
     client_side: OnUpgrade,
     request_id: &str,
 ) -> Result<ResponseData, HttpError> {
-    let mut out = planned_request(req, ctx, plan)?;
+    let mut out = planned_request(req, ctx, plan, true)?;
     out.headers
         .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     out.headers

@@ -107,14 +107,17 @@ impl Client {
     }
 
     /// Run a plugin's planned forward: the request as `outgoing-request.forward` would build
-    /// it (its body moves along, streaming), sent to the plan's URL.
+    /// it (its body moves along, streaming), sent to the plan's URL. With `keep_headers`
+    /// false, nothing reads the request afterwards: its headers move too instead of being
+    /// copied.
     pub async fn forward(
         &self,
         req: &mut RequestData,
         ctx: &super::types::ContextData,
         plan: &crate::runtime::describe::Forward,
+        keep_headers: bool,
     ) -> Result<ResponseData, HttpError> {
-        let out = planned_request(req, ctx, plan)?;
+        let out = planned_request(req, ctx, plan, keep_headers)?;
         self.send(out, plan.timeout).await
     }
 
@@ -214,8 +217,12 @@ const HOP_BY_HOP: &[&str] = &[
 /// client library (the upstream's authority). The `X-Forwarded-*` headers were set before
 /// any plugin ran (`forwarded.rs`, from the trusted proxies) and go as they are. The body
 /// moves into the outgoing request: it is sent once, as it arrives.
-pub fn forward_request(req: &mut RequestData, uri: Uri) -> OutgoingRequest {
-    let mut headers = req.headers.clone();
+pub fn forward_request(req: &mut RequestData, uri: Uri, keep_headers: bool) -> OutgoingRequest {
+    let mut headers = if keep_headers {
+        req.headers.clone()
+    } else {
+        std::mem::take(&mut req.headers)
+    };
     headers.remove(header::HOST);
     // Filters may have replaced the body; the client sets the length of the body it sends.
     headers.remove(header::CONTENT_LENGTH);
@@ -233,9 +240,10 @@ pub fn planned_request(
     req: &mut RequestData,
     ctx: &super::types::ContextData,
     plan: &crate::runtime::describe::Forward,
+    keep_headers: bool,
 ) -> Result<OutgoingRequest, HttpError> {
     let url = crate::template::render_url(&plan.url, ctx, req.query.as_deref());
-    Ok(forward_request(req, parse_uri(&url)?))
+    Ok(forward_request(req, parse_uri(&url)?, keep_headers))
 }
 
 fn parse_uri(url: &str) -> Result<Uri, HttpError> {
@@ -274,7 +282,8 @@ impl HostOutgoingRequest for HostState {
             Ok(uri) => uri,
             Err(e) => return Ok(Err(e)),
         };
-        let out = forward_request(self.table.get_mut(&req)?, uri);
+        // The plugin still holds the request and may read it after sending.
+        let out = forward_request(self.table.get_mut(&req)?, uri, true);
         Ok(Ok(self.table.push(out)?))
     }
 
@@ -328,9 +337,8 @@ impl Host for HostState {
             ))));
         }
         let client = self.services.http.clone();
-        let result = client
-            .send(req, Duration::from_millis(u64::from(timeout_ms.max(1))))
-            .await;
+        let timeout = Duration::from_millis(u64::from(timeout_ms.max(1)));
+        let result = self.clock.paused(client.send(req, timeout)).await;
         match result {
             Ok(resp) => Ok(Ok(self.table.push(resp)?)),
             Err(e) => Ok(Err(e)),

@@ -50,7 +50,7 @@ impl kv::Host for HostState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, String>> {
         self.require(Capability::Kv)?;
         let key = self.namespaced(&key);
-        let out = self.services.state.get(&key).await;
+        let out = self.clock.paused(self.services.state.get(&key)).await;
         Ok(out
             .map(|v| v.map(|b| b.to_vec()))
             .map_err(|e| e.to_string()))
@@ -65,14 +65,15 @@ impl kv::Host for HostState {
         self.require(Capability::Kv)?;
         let key = self.namespaced(&key);
         let ttl = ttl_ms.map(Duration::from_millis);
-        let out = self.services.state.set(&key, Bytes::from(value), ttl).await;
+        let set = self.services.state.set(&key, Bytes::from(value), ttl);
+        let out = self.clock.paused(set).await;
         Ok(out.map_err(|e| e.to_string()))
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), String>> {
         self.require(Capability::Kv)?;
         let key = self.namespaced(&key);
-        let out = self.services.state.delete(&key).await;
+        let out = self.clock.paused(self.services.state.delete(&key)).await;
         Ok(out.map_err(|e| e.to_string()))
     }
 }
@@ -92,7 +93,8 @@ impl counters::Host for HostState {
             )));
         }
         let key = self.namespaced(&key);
-        let out = self.services.state.take(&key, rate, burst, cost).await;
+        let take = self.services.state.take(&key, rate, burst, cost);
+        let out = self.clock.paused(take).await;
         Ok(out
             .map(|t| counters::TakeResult {
                 allowed: t.allowed,
@@ -114,11 +116,11 @@ impl counters::Host for HostState {
             return Ok(Err("window-ms must be at least 1".to_string()));
         }
         let key = self.namespaced(&key);
-        let out = self
+        let add = self
             .services
             .state
-            .add(&key, delta, Duration::from_millis(window_ms))
-            .await;
+            .add(&key, delta, Duration::from_millis(window_ms));
+        let out = self.clock.paused(add).await;
         Ok(out
             .map(|(count, left)| (count, left.as_millis() as u64))
             .map_err(|e| e.to_string()))

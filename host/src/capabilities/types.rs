@@ -9,7 +9,6 @@ use crate::runtime::HostState;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use wasmtime::component::Resource;
 
@@ -48,19 +47,59 @@ impl ResponseData {
     }
 }
 
-/// Per-request string keys and values shared along the chain.
+/// Per-request string keys and values shared along the chain. A request carries a handful
+/// (request id, route, client, path parameters, what auth found), so a list searched in
+/// order beats hashing every key (SipHash was 4% of a proxied request); the cap keeps a
+/// plugin from growing it without bound, or making each lookup slow.
 #[derive(Debug, Clone, Default)]
 pub struct ContextData {
-    values: HashMap<String, String>,
+    values: Vec<(String, String)>,
 }
+
+/// The most keys a request's context holds.
+pub const MAX_CONTEXT_KEYS: usize = 1024;
+
+/// A plugin tried to add a key to a full context.
+#[derive(Debug, thiserror::Error)]
+#[error("the request context is full ({MAX_CONTEXT_KEYS} keys); not adding {0:?}")]
+pub struct ContextFull(String);
 
 impl ContextData {
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.values.get(key).map(String::as_str)
+        self.values
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
-    pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.values.insert(key.into(), value.into());
+    /// Set `key`, replacing its value; refused when the key is new and the context full.
+    pub fn try_set(
+        &mut self,
+        key: impl Into<String> + AsRef<str>,
+        value: impl Into<String>,
+    ) -> Result<(), ContextFull> {
+        if let Some((_, v)) = self.values.iter_mut().find(|(k, _)| k == key.as_ref()) {
+            *v = value.into();
+        } else if self.values.len() >= MAX_CONTEXT_KEYS {
+            return Err(ContextFull(key.into()));
+        } else {
+            self.values.push((key.into(), value.into()));
+        }
+        Ok(())
+    }
+
+    /// Set a key the host itself adds (a few, before any plugin runs).
+    pub fn set(&mut self, key: impl Into<String> + AsRef<str>, value: impl Into<String>) {
+        // The host sets a bounded number of keys: never past the cap.
+        let _ = self.try_set(key, value);
+    }
+
+    pub fn remove(&mut self, key: &str) {
+        self.values.retain(|(k, _)| k != key);
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.values.iter().map(|(k, _)| k.as_str())
     }
 }
 
@@ -220,7 +259,7 @@ impl HostRequest for HostState {
     async fn body(&mut self, r: Resource<RequestData>) -> wasmtime::Result<Vec<u8>> {
         let limit = self.services.http.max_body_bytes();
         let req = self.table.get_mut(&r)?;
-        match req.body.buffer(limit).await {
+        match self.clock.paused(req.body.buffer(limit)).await {
             Ok(b) => Ok(b.to_vec()),
             Err(e) => self.body_failed(e, true),
         }
@@ -314,7 +353,7 @@ impl HostResponse for HostState {
     async fn body(&mut self, r: Resource<ResponseData>) -> wasmtime::Result<Vec<u8>> {
         let limit = self.services.http.max_body_bytes();
         let resp = self.table.get_mut(&r)?;
-        match resp.body.buffer(limit).await {
+        match self.clock.paused(resp.body.buffer(limit)).await {
             Ok(b) => Ok(b.to_vec()),
             Err(e) => self.body_failed(e, false),
         }
@@ -335,7 +374,7 @@ impl HostResponse for HostState {
 
 impl HostContext for HostState {
     fn get(&mut self, r: Resource<ContextData>, key: String) -> wasmtime::Result<Option<String>> {
-        Ok(self.table.get(&r)?.values.get(&key).cloned())
+        Ok(self.table.get(&r)?.get(&key).map(str::to_string))
     }
 
     fn set(
@@ -344,17 +383,16 @@ impl HostContext for HostState {
         key: String,
         value: String,
     ) -> wasmtime::Result<()> {
-        self.table.get_mut(&r)?.values.insert(key, value);
-        Ok(())
+        Ok(self.table.get_mut(&r)?.try_set(key, value)?)
     }
 
     fn remove(&mut self, r: Resource<ContextData>, key: String) -> wasmtime::Result<()> {
-        self.table.get_mut(&r)?.values.remove(&key);
+        self.table.get_mut(&r)?.remove(&key);
         Ok(())
     }
 
     fn keys(&mut self, r: Resource<ContextData>) -> wasmtime::Result<Vec<String>> {
-        Ok(self.table.get(&r)?.values.keys().cloned().collect())
+        Ok(self.table.get(&r)?.keys().map(str::to_string).collect())
     }
 
     fn drop(&mut self, r: Resource<ContextData>) -> wasmtime::Result<()> {

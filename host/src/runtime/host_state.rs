@@ -29,9 +29,9 @@ impl PluginInfo {
 ///
 /// Most calls end within one epoch tick; they read no clock at all. The clock is armed at the
 /// call's first tick, charged one tick for the time before it, and from then on reads the CPU
-/// clock when guest code stops for a host call, resumes after one, and at each tick. A segment
-/// that ends on another thread than it began (the call's fiber yielded at a tick and resumed
-/// elsewhere) counts as one tick.
+/// clock when guest code stops for a host call that may suspend it (I/O), resumes after one,
+/// and at each tick. A segment that ends on another thread than it began (the call's fiber
+/// yielded at a tick and resumed elsewhere) counts as one tick.
 pub struct CallClock {
     spent: Duration,
     /// Armed: guest code has run past a tick in this call.
@@ -88,14 +88,25 @@ impl CallClock {
         }
     }
 
-    pub fn enter_host(&mut self) {
+    /// Await `f`, a host call that may suspend the plugin (I/O), with the clock stopped:
+    /// meanwhile the thread runs other requests, and their CPU time is not the plugin's.
+    /// Host calls that never suspend (headers, context, log) stay on the clock: their work
+    /// is done for the plugin, on its thread.
+    pub async fn paused<F: std::future::Future>(&mut self, f: F) -> F::Output {
+        self.enter_host();
+        let out = f.await;
+        self.leave_host();
+        out
+    }
+
+    fn enter_host(&mut self) {
         if self.depth == 0 && self.armed {
             self.close();
         }
         self.depth += 1;
     }
 
-    pub fn leave_host(&mut self) {
+    fn leave_host(&mut self) {
         self.depth = self.depth.saturating_sub(1);
         if self.depth == 0 && self.armed {
             self.segment = Some(thread_cpu());
