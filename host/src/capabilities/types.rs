@@ -400,3 +400,26 @@ impl HostContext for HostState {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_keys_are_replaced_removed_and_capped() {
+        let mut ctx = ContextData::default();
+        ctx.set("a", "1");
+        ctx.set("a", "2");
+        assert_eq!(ctx.get("a"), Some("2"));
+        assert_eq!(ctx.keys().count(), 1);
+        ctx.remove("a");
+        assert_eq!(ctx.get("a"), None);
+        for i in 0..MAX_CONTEXT_KEYS {
+            ctx.try_set(format!("k{i}"), "v").unwrap();
+        }
+        assert!(ctx.try_set("one-more", "v").is_err());
+        // A full context still takes new values for its keys.
+        ctx.try_set("k0", "w").unwrap();
+        assert_eq!(ctx.get("k0"), Some("w"));
+    }
+}
