@@ -137,13 +137,16 @@ fn check(path: PathBuf) -> ExitCode {
         return ExitCode::FAILURE;
     };
     match runtime.block_on(load(&path, GatewayConfig::load_lenient(&path))) {
-        Some((config, _, _)) => {
+        Some((config, _, gateway)) => {
             println!(
                 "{}: ok ({} routes, {} plugins)",
                 path.display(),
                 config.routes.len(),
                 config.plugins.len()
             );
+            for plugin in &gateway.plugins {
+                println!("  {}", plugin.capabilities_line());
+            }
             ExitCode::SUCCESS
         }
         None => ExitCode::FAILURE,

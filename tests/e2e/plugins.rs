@@ -102,6 +102,29 @@ async fn count(gw: &Gateway) -> (u64, u64) {
     (header("x-hits"), header("x-instance-calls"))
 }
 
+/// A plugin that imports `kv` without a grant loads, and its call to `kv` fails: a JSON 500
+/// with the request id for the client, a log line naming the plugin and the capability, and
+/// the gateway goes on serving.
+#[tokio::test]
+async fn an_ungranted_capability_fails_when_called() {
+    let gw = Gateway::start(&counter_config("pooled").replace("grants = [\"kv\"]\n", ""));
+    for _ in 0..2 {
+        let resp = client().get(gw.url("/count")).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["requestId"], id.as_str(), "{body}");
+        assert!(
+            gw.wait_for_log(std::time::Duration::from_secs(5), |l| l.contains(&id)
+                && l.contains(
+                    "plugin \\\"counter\\\" called capability \\\"kv\\\" without a grant"
+                )),
+            "{:?}",
+            gw.logs()
+        );
+    }
+}
+
 #[tokio::test]
 async fn fresh_instances_keep_nothing_but_granted_state() {
     let gw = Gateway::start(&counter_config("request"));

@@ -145,11 +145,29 @@ impl Runtime {
             grants.extend(description.capabilities.iter().copied());
         }
         let mut errors = Vec::new();
+        let mut imported = std::collections::BTreeSet::new();
         let component = pre.component();
         for (name, _) in component.component_type().imports(&self.engine) {
-            if let Err(e) = check_import(name, &grants) {
-                errors.extend(fail(e));
+            match check_import(name) {
+                Ok(Some(c)) => {
+                    imported.insert(c);
+                }
+                Ok(None) => {}
+                Err(e) => errors.extend(fail(e)),
             }
+        }
+        // A component may import a capability it never calls (componentize-js keeps every
+        // import of its world): it loads, and a call to an ungranted capability fails (every
+        // capability call checks the grant), so nothing ungranted ever succeeds.
+        let ungranted: Vec<Capability> = imported.difference(&grants).copied().collect();
+        if !ungranted.is_empty() {
+            let names: Vec<&str> = ungranted.iter().map(|c| c.name()).collect();
+            tracing::info!(
+                plugin = %spec.name,
+                "imports {} without a grant: any call to it will fail (grant it in `grants` if \
+                 the plugin needs it)",
+                names.join(", ")
+            );
         }
         for c in &description.capabilities {
             if !grants.contains(c) {
@@ -180,6 +198,7 @@ impl Runtime {
         });
         let mut plugin = Plugin::new(info, spec, pre, self.services.clone());
         plugin.description = description;
+        plugin.imports = imported;
         match plugin.check_config().await {
             Ok(Ok(())) => Ok(plugin),
             Ok(Err(reason)) => Err(vec![LoadError {
@@ -325,11 +344,11 @@ fn kinds(engine: &Engine, component: &Component) -> Result<Vec<PluginKind>, Stri
     Ok(kinds)
 }
 
-/// Every import must be WASI (sandboxed: no files, sockets or environment are given) or one
-/// of our capabilities that the plugin was granted.
-fn check_import(name: &str, grants: &std::collections::BTreeSet<Capability>) -> Result<(), String> {
+/// Every import must be WASI (sandboxed: no files, sockets or environment are given), our
+/// types, or one of our capabilities, which this returns (granted or not).
+fn check_import(name: &str) -> Result<Option<Capability>, String> {
     if name.starts_with("wasi:") {
-        return Ok(());
+        return Ok(None);
     }
     let Some(rest) = name.strip_prefix(PACKAGE) else {
         return Err(format!(
@@ -338,14 +357,10 @@ fn check_import(name: &str, grants: &std::collections::BTreeSet<Capability>) -> 
     };
     let interface = rest.split('@').next().unwrap_or(rest);
     if interface == "types" || interface == "description" {
-        return Ok(());
+        return Ok(None);
     }
     match Capability::from_name(interface) {
-        Some(c) if grants.contains(&c) => Ok(()),
-        Some(c) => Err(format!(
-            "imports capability {:?} ({name}) but is not granted it; add it to `grants`",
-            c.name()
-        )),
+        Some(c) => Ok(Some(c)),
         None => Err(format!(
             "imports {name:?}, which the gateway does not provide"
         )),

@@ -72,6 +72,8 @@ pub struct Plugin {
     pub description: Description,
     /// What this configured instance does; filled in by `load` after `check-config`.
     pub plan: Plan,
+    /// The capabilities the component imports (granted or not: see `info.grants`).
+    pub imports: std::collections::BTreeSet<crate::config::Capability>,
     isolation: Isolation,
     cpu_limit: Duration,
     memory_limit: usize,
@@ -126,6 +128,7 @@ impl Plugin {
             info,
             description: Description::default(),
             plan: Plan::default(),
+            imports: Default::default(),
             isolation: spec.isolation,
             cpu_limit: spec.cpu_limit,
             memory_limit: spec.memory_limit,
@@ -148,6 +151,39 @@ impl Plugin {
 
     pub fn name(&self) -> &str {
         &self.info.name
+    }
+
+    /// What `wicket check` says of the plugin's capabilities: what it imports, what it is
+    /// granted, and which imports it will be refused.
+    pub fn capabilities_line(&self) -> String {
+        let names = |it: &mut dyn Iterator<Item = crate::config::Capability>| {
+            let v: Vec<&str> = it.map(|c| c.name()).collect();
+            if v.is_empty() {
+                "nothing".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        let granted = |c: &crate::config::Capability| self.info.granted(*c);
+        let mut line = format!(
+            "{}: imports {}; granted {}",
+            self.info.name,
+            names(&mut self.imports.iter().copied()),
+            names(&mut crate::config::Capability::ALL.into_iter().filter(granted)),
+        );
+        let refused: Vec<&str> = self
+            .imports
+            .iter()
+            .filter(|c| !granted(c))
+            .map(|c| c.name())
+            .collect();
+        if !refused.is_empty() {
+            line.push_str(&format!(
+                " (not granted: {}; calls to it fail)",
+                refused.join(", ")
+            ));
+        }
+        line
     }
 
     pub fn is_filter(&self) -> bool {
