@@ -391,7 +391,7 @@ pub fn test_plugin(name: &str) -> PathBuf {
 /// How to get the tools the tests run beside the gateway, for their failure messages.
 const INSTALL_HINT: &str = "run ./test.sh (the test command): it installs redis-server, and \
 componentize-py, botocore, PyJWT[crypto] and prometheus-client into a virtual environment in the \
-target directory, then runs the tests";
+target directory, and componentize-js next to it, then runs the tests";
 
 /// The virtual environment `./test.sh` installs the Python tools into (`<target>/python-venv`).
 fn python_venv() -> PathBuf {
@@ -401,10 +401,17 @@ fn python_venv() -> PathBuf {
 /// PATH with the venv's `bin` first when it exists, so `python3` and `componentize-py` are the
 /// ones `./test.sh` installed even when the tests run under plain `cargo test`.
 pub fn tools_path() -> std::ffi::OsString {
-    let bin = python_venv().join("bin");
     let mut dirs = Vec::new();
-    if bin.is_dir() {
-        dirs.push(bin);
+    for bin in [
+        python_venv().join("bin"),
+        profile_dir()
+            .parent()
+            .unwrap()
+            .join("js-tools/node_modules/.bin"),
+    ] {
+        if bin.is_dir() {
+            dirs.push(bin);
+        }
     }
     if let Some(path) = std::env::var_os("PATH") {
         dirs.extend(std::env::split_paths(&path));
@@ -437,22 +444,25 @@ pub fn run_python(what: &str, script: &str, input: &[u8]) -> Vec<u8> {
 /// The Python example plugin, built with componentize-py on first use.
 pub fn python_plugin() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| python_example("python-filter"))
-        .clone()
+    BUILT.get_or_init(|| example("python-filter")).clone()
 }
 
 /// The Python example function (`plugins/examples/python-function`).
 pub fn python_function() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| python_example("python-function"))
-        .clone()
+    BUILT.get_or_init(|| example("python-function")).clone()
 }
 
-/// Build `plugins/examples/NAME` with its `build.sh` (componentize-py), into a file keyed by
-/// the hash of its sources and the WIT contract, so a change rebuilds it and nothing else does.
-fn python_example(name: &str) -> PathBuf {
+/// The JavaScript example filter (`plugins/examples/js-filter`), built with componentize-js.
+pub fn js_filter() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| example("js-filter")).clone()
+}
+
+/// Build `plugins/examples/NAME` with its `build.sh` (componentize-py or componentize-js), into
+/// a file keyed by the hash of its sources and the WIT contract, so a change rebuilds it and
+/// nothing else does.
+fn example(name: &str) -> PathBuf {
     let src = root().join("plugins").join("examples").join(name);
     let mut sources = Sha256::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&src)
@@ -463,7 +473,7 @@ fn python_example(name: &str) -> PathBuf {
         .map(|e| e.path())
         .filter(|p| {
             p.extension()
-                .is_some_and(|x| x == "py" || x == "sh" || x == "wit")
+                .is_some_and(|x| ["py", "js", "sh", "wit"].iter().any(|e| x == *e))
         })
         .collect();
     files.sort();
@@ -485,7 +495,7 @@ fn python_example(name: &str) -> PathBuf {
             .unwrap_or_else(|e| panic!("running plugins/examples/{name}/build.sh: {e}"));
         assert!(
             status.success(),
-            "building {name} with componentize-py failed; if it is not installed, {INSTALL_HINT}"
+            "building {name} failed; if its tool is not installed, {INSTALL_HINT}"
         );
     });
     out
