@@ -155,7 +155,8 @@ if [ -n "$need_js" ]; then
     say "== installing the JavaScript tools into $js_dir"
     rm -rf "$js_dir"
     mkdir -p "$js_dir"
-    (cd "$js_dir" && npm install --silent --no-audit --no-fund --prefix "$js_dir" "${js_tools[@]}" >/dev/null)
+    # In the directory, not with --prefix: that would also move npm's global config (its CA file).
+    (cd "$js_dir" && npm install --loglevel=error --no-audit --no-fund "${js_tools[@]}" >/dev/null)
     printf '%s' "${js_tools[*]}" >"$js_dir/wicket-tools.txt"
 fi
 
