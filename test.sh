@@ -8,7 +8,9 @@
 #     them and stops before building anything);
 #   - the Python tools, in a virtual environment inside the target directory (never the
 #     system Python): componentize-py (builds the Python example plugin), botocore and PyJWT
-#     (outside signers in the auth tests), prometheus-client (parses /metrics).
+#     (outside signers in the auth tests), prometheus-client (parses /metrics);
+#   - componentize-js (builds the JavaScript example filter), with npm into the target directory
+#     (nodejs and npm from apt-get when run as root and missing).
 # Then: `cargo test --workspace --no-fail-fast`, and the plugins' and the SDK's native unit
 # tests. Every step runs even when an earlier one fails; the exit status says whether all
 # passed. Running it again installs nothing.
@@ -25,6 +27,8 @@ case "$CARGO_TARGET_DIR" in
     *) CARGO_TARGET_DIR="$root/$CARGO_TARGET_DIR" ;;
 esac
 venv="$CARGO_TARGET_DIR/python-venv"
+js_tools=("@bytecodealliance/componentize-js@0.23.0")
+js_dir="$CARGO_TARGET_DIR/js-tools"
 python_tools=(componentize-py==0.25.0 "botocore>=1.34" "pyjwt[crypto]>=2.8" "prometheus-client>=0.20")
 
 say() { printf '%s\n' "$*"; }
@@ -75,6 +79,18 @@ install python3 python3-venv), then run ./test.sh again"
     need_python_os="python3 and python3-venv (apt-get)"
 fi
 
+need_node_os=""
+if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+    can_apt || fail "Node.js with npm is missing (componentize-js builds the JavaScript example); install
+it (Debian/Ubuntu: sudo apt-get install nodejs npm), then run ./test.sh again"
+    need_node_os="nodejs and npm (apt-get)"
+fi
+need_js=""
+if [ "$(cat "$js_dir/wicket-tools.txt" 2>/dev/null)" != "${js_tools[*]}" ] ||
+    [ ! -x "$js_dir/node_modules/.bin/componentize-js" ]; then
+    need_js="JavaScript tools into $js_dir: ${js_tools[*]}"
+fi
+
 # The venv is current when it runs and was made for exactly this list of tools.
 wanted="${python_tools[*]}"
 need_venv=""
@@ -86,11 +102,11 @@ fi
 # --- The first line says what will be installed ----------------------------------------------
 
 plan=()
-for item in "$need_rust" "$need_redis" "$need_nginx" "$need_python_os" "$need_venv"; do
+for item in "$need_rust" "$need_redis" "$need_nginx" "$need_python_os" "$need_venv" "$need_node_os" "$need_js"; do
     [ -n "$item" ] && plan+=("$item")
 done
 if [ "${#plan[@]}" -eq 0 ]; then
-    say "test.sh: nothing to install (Rust $channel + wasm32-wasip2, redis-server, nginx and the Python tools in $venv are there); running the tests"
+    say "test.sh: nothing to install (Rust $channel + wasm32-wasip2, redis-server, nginx, the Python tools in $venv and the JavaScript tools in $js_dir are there); running the tests"
 else
     summary="$(printf '%s; ' "${plan[@]}")"
     say "test.sh: will install ${summary%; }; then run the tests"
@@ -106,8 +122,9 @@ if [ -n "$need_rust" ]; then
         rustup toolchain install "$channel" --target wasm32-wasip2 --component rustfmt,clippy
 fi
 
-if [ -n "$need_redis" ] || [ -n "$need_nginx" ] || [ -n "$need_python_os" ]; then
+if [ -n "$need_redis" ] || [ -n "$need_nginx" ] || [ -n "$need_python_os" ] || [ -n "$need_node_os" ]; then
     packages=()
+    [ -n "$need_node_os" ] && packages+=(nodejs npm)
     [ -n "$need_redis" ] && packages+=(redis-server)
     [ -n "$need_nginx" ] && packages+=(nginx)
     [ -n "$need_python_os" ] && packages+=(python3 python3-venv)
@@ -134,8 +151,17 @@ if [ -n "$need_venv" ]; then
     printf '%s' "$wanted" >"$venv/wicket-tools.txt"
 fi
 
-# The tests run `python3` and `componentize-py`: the venv's.
-export PATH="$venv/bin:$PATH"
+if [ -n "$need_js" ]; then
+    say "== installing the JavaScript tools into $js_dir"
+    rm -rf "$js_dir"
+    mkdir -p "$js_dir"
+    # In the directory, not with --prefix: that would also move npm's global config (its CA file).
+    (cd "$js_dir" && npm install --loglevel=error --no-audit --no-fund "${js_tools[@]}" >/dev/null)
+    printf '%s' "${js_tools[*]}" >"$js_dir/wicket-tools.txt"
+fi
+
+# The tests run `python3`, `componentize-py` and `componentize-js`: the ones installed here.
+export PATH="$venv/bin:$js_dir/node_modules/.bin:$PATH"
 
 # --- Test -----------------------------------------------------------------------------------
 

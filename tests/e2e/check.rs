@@ -91,6 +91,7 @@ config = { urll = "http://127.0.0.1:1/" }
 builtin = "headers"
 grants = ["telepathy"]
 isolation = "sometimes"
+allowed_hosts = ["https://ok.example", "https://*.example.com", "api.example.com"]
 
 [[routes]]
 path = "pets/{id}"
@@ -119,14 +120,30 @@ integration = "missing"
     );
     reports(&out, &path, 10, &["plugins.hdr.grants", "telepathy"]);
     reports(&out, &path, 11, &["plugins.hdr.isolation", "sometimes"]);
-    reports(&out, &path, 14, &["routes[0].path", "must start with '/'"]);
-    reports(&out, &path, 15, &["routes[0].methods", "FETCH ME"]);
-    reports(&out, &path, 20, &["routes[1].path", "greedy"]);
+    reports(&out, &path, 15, &["routes[0].path", "must start with '/'"]);
+    reports(&out, &path, 16, &["routes[0].methods", "FETCH ME"]);
+    reports(&out, &path, 21, &["routes[1].path", "greedy"]);
     reports(
         &out,
         &path,
-        21,
+        22,
         &["routes[1].integration", "\"missing\" is not defined"],
+    );
+    reports(
+        &out,
+        &path,
+        12,
+        &["plugins.hdr.allowed_hosts", "*.example.com", "wildcard"],
+    );
+    reports(
+        &out,
+        &path,
+        12,
+        &[
+            "plugins.hdr.allowed_hosts",
+            "api.example.com",
+            "not an origin",
+        ],
     );
 }
 

@@ -1,11 +1,12 @@
-//! External plugins in the real binary: a Python plugin in a chain with built-ins, and the
+//! External plugins in the real binary: a Python plugin in a chain with built-ins, a JavaScript
+//! one built with componentize-js's default features (which import `wasi:http`), and the
 //! difference between fresh and pooled instances, seen through a plugin that keeps state
 //! both in its instance and in the granted `kv` store; built-ins start from the code compiled
 //! at build time.
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use wicket_e2e::{client, python_plugin, sha256_hex, test_plugin, Gateway};
+use wicket_e2e::{client, js_filter, python_plugin, sha256_hex, test_plugin, Gateway};
 
 #[tokio::test]
 async fn a_python_plugin_runs_in_a_chain_with_builtins() {
@@ -330,4 +331,51 @@ integration = "answer"
         "every built-in's precompiled code was used: {:?}",
         gw.logs()
     );
+}
+
+/// A JavaScript filter built with componentize-js's default features imports `wasi:http/types`
+/// and `wasi:http/outgoing-handler`; the gateway links them, so it loads and runs in a chain.
+#[tokio::test]
+async fn a_javascript_plugin_built_with_default_features_loads() {
+    let config = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+
+[plugins.js]
+wasm = {wasm:?}
+isolation = "pooled"
+memory_mb = 256
+cpu_ms = 1000
+config = {{ greeting = "hi from js" }}
+
+[plugins.answer]
+builtin = "mock"
+config = {{ body = {{ seen = "{{js.seen}}" }} }}
+
+[[routes]]
+path = "/js"
+plugins = ["js"]
+integration = "answer"
+"#,
+        wasm = js_filter().display().to_string()
+    );
+    let gw = Gateway::start(&config);
+    for _ in 0..3 {
+        let resp = client().get(gw.url("/js")).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()["x-js"], "hi from js");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body, serde_json::json!({"seen": "yes"}));
+    }
+    let resp = client()
+        .get(gw.url("/js"))
+        .header("x-js-block", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(resp.headers()["x-js"], "hi from js");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"message": "blocked by js"}));
 }

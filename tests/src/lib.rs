@@ -391,7 +391,7 @@ pub fn test_plugin(name: &str) -> PathBuf {
 /// How to get the tools the tests run beside the gateway, for their failure messages.
 const INSTALL_HINT: &str = "run ./test.sh (the test command): it installs redis-server, and \
 componentize-py, botocore, PyJWT[crypto] and prometheus-client into a virtual environment in the \
-target directory, then runs the tests";
+target directory, and componentize-js next to it, then runs the tests";
 
 /// The virtual environment `./test.sh` installs the Python tools into (`<target>/python-venv`).
 fn python_venv() -> PathBuf {
@@ -401,10 +401,17 @@ fn python_venv() -> PathBuf {
 /// PATH with the venv's `bin` first when it exists, so `python3` and `componentize-py` are the
 /// ones `./test.sh` installed even when the tests run under plain `cargo test`.
 pub fn tools_path() -> std::ffi::OsString {
-    let bin = python_venv().join("bin");
     let mut dirs = Vec::new();
-    if bin.is_dir() {
-        dirs.push(bin);
+    for bin in [
+        python_venv().join("bin"),
+        profile_dir()
+            .parent()
+            .unwrap()
+            .join("js-tools/node_modules/.bin"),
+    ] {
+        if bin.is_dir() {
+            dirs.push(bin);
+        }
     }
     if let Some(path) = std::env::var_os("PATH") {
         dirs.extend(std::env::split_paths(&path));
@@ -437,48 +444,92 @@ pub fn run_python(what: &str, script: &str, input: &[u8]) -> Vec<u8> {
 /// The Python example plugin, built with componentize-py on first use.
 pub fn python_plugin() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| example("python-filter")).clone()
+}
+
+/// The Python example function (`plugins/examples/python-function`).
+pub fn python_function() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| example("python-function")).clone()
+}
+
+/// The JavaScript example filter (`plugins/examples/js-filter`), built with componentize-js.
+pub fn js_filter() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| example("js-filter")).clone()
+}
+
+/// Build `plugins/examples/NAME` with its `build.sh` (componentize-py or componentize-js), into
+/// a file keyed by the hash of its sources and the WIT contract, so a change rebuilds it and
+/// nothing else does.
+fn example(name: &str) -> PathBuf {
+    let src = root().join("plugins").join("examples").join(name);
+    let mut sources = Sha256::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&src)
+        .unwrap()
+        .chain(std::fs::read_dir(root().join("wit")).unwrap())
+        .chain(std::fs::read_dir(src.join("wit")).into_iter().flatten())
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| ["py", "js", "sh", "wit"].iter().any(|e| x == *e))
+        })
+        .collect();
+    files.sort();
+    for f in files {
+        sources.update(std::fs::read(f).unwrap());
+    }
+    let key: String = sources.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let out = test_plugins_target().join(format!("{name}-{key}.wasm"));
+    std::fs::create_dir_all(test_plugins_target()).unwrap();
+    build_once(name, &out, || {
+        let status = Command::new("bash")
+            .arg(src.join("build.sh"))
+            .arg(&out)
+            .env("PATH", tools_path())
+            .status()
+            .unwrap_or_else(|e| panic!("running plugins/examples/{name}/build.sh: {e}"));
+        assert!(
+            status.success(),
+            "building {name} failed; if its tool is not installed, {INSTALL_HINT}"
+        );
+    });
+    out
+}
+
+/// The Rust example function (`plugins/examples/rust-function`, a workspace of its own), built
+/// with cargo for wasm32-wasip2 on first use.
+pub fn rust_function() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let src = root()
-                .join("plugins")
-                .join("examples")
-                .join("python-filter");
-            let sources = std::fs::read_dir(&src)
-                .unwrap()
-                .filter_map(|e| e.ok())
-                .filter(|e| e.path().extension().is_some_and(|x| x == "py" || x == "sh"))
-                .map(|e| std::fs::read(e.path()).unwrap())
-                .fold(Sha256::new(), |mut h, b| {
-                    h.update(b);
-                    h
-                });
-            let mut sources = sources;
-            for wit in std::fs::read_dir(root().join("wit"))
-                .unwrap()
-                .filter_map(|e| e.ok())
-            {
-                sources.update(std::fs::read(wit.path()).unwrap());
-            }
-            let key: String = sources.finalize()[..8]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            let out = test_plugins_target().join(format!("python-filter-{key}.wasm"));
-            std::fs::create_dir_all(test_plugins_target()).unwrap();
-            build_once("python-filter", &out, || {
-                let status = Command::new("bash")
-                    .arg(src.join("build.sh"))
-                    .arg(&out)
-                    .env("PATH", tools_path())
-                    .status()
-                    .expect("running plugins/examples/python-filter/build.sh");
-                assert!(
-                    status.success(),
-                    "building the Python plugin with componentize-py failed; if it is not \
-                     installed, {INSTALL_HINT}"
-                );
-            });
-            out
+            let target = test_plugins_target().join("rust-function");
+            let lock = std::fs::File::create(profile_dir().join("rust-function.lock")).unwrap();
+            lock.lock().unwrap();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .current_dir(
+                    root()
+                        .join("plugins")
+                        .join("examples")
+                        .join("rust-function"),
+                )
+                .args(["build", "--release", "--target", "wasm32-wasip2"])
+                .env("CARGO_TARGET_DIR", &target)
+                .env_remove("RUSTFLAGS")
+                .env_remove("CARGO_ENCODED_RUSTFLAGS")
+                .status()
+                .expect("running cargo for plugins/examples/rust-function");
+            assert!(
+                status.success(),
+                "building plugins/examples/rust-function failed"
+            );
+            lock.unlock().unwrap();
+            target.join("wasm32-wasip2/release/notes_function.wasm")
         })
         .clone()
 }

@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod types;
+pub mod wasi_http;
 
 use crate::runtime::bindings::{config, counters, kv, log, metrics};
 use crate::runtime::{Capability, HostState};

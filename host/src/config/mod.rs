@@ -3,6 +3,7 @@
 //! key, and validation reports all problems it finds, not only the first.
 
 mod capability;
+mod origin;
 mod raw;
 
 pub use capability::Capability;
@@ -11,6 +12,7 @@ use crate::canonical::{authority, PathRules, Semicolons};
 use crate::forwarded::TrustedProxies;
 use crate::router::PathTemplate;
 use http::Method;
+pub use origin::Origin;
 use raw::{RawConfig, RawPlugin, RawRoute, RawServer};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -149,6 +151,8 @@ pub struct PluginSpec {
     /// The keys of its `config` table (and `config_files`), each with where it is written, for
     /// checking them against the keys the plugin declares.
     pub config_keys: Vec<(String, Location)>,
+    /// Origins the plugin may call with `wasi:http/outgoing-handler` (none by default).
+    pub allowed_hosts: Vec<Origin>,
 }
 
 #[derive(Debug, Clone)]
@@ -748,6 +752,13 @@ impl Validator<'_> {
         }
         let config_json = config.to_string();
         let config_location = self.file.locate(&table_span);
+        let mut allowed_hosts = Vec::new();
+        for host in raw.allowed_hosts.iter().flatten() {
+            match Origin::parse(host.get_ref()) {
+                Ok(o) => allowed_hosts.push(o),
+                Err(msg) => self.issue(&host.span(), format!("{key}.allowed_hosts"), msg),
+            }
+        }
         Some(PluginSpec {
             name,
             source,
@@ -760,6 +771,7 @@ impl Validator<'_> {
             config_location,
             source_location,
             config_keys,
+            allowed_hosts,
         })
     }
 

@@ -84,6 +84,7 @@ pub struct RawPlugin {
     pub config: Option<Spanned<SpannedTable>>,
     /// Config keys whose values come from files: `.json` files as JSON, others as text.
     pub config_files: Option<BTreeMap<String, Spanned<String>>>,
+    pub allowed_hosts: Option<Vec<Spanned<String>>>,
 }
 
 /// A plugin's `config` table, each top-level key with its place in the file so a key the

@@ -2,11 +2,14 @@
 //! and who it is (name, grants, config) so every capability call can be checked and tagged.
 
 use super::Capability;
+use crate::capabilities::wasi_http::Outbound;
 use crate::capabilities::Services;
+use crate::config::Origin;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// The parts of a plugin's identity every store of that plugin shares.
 pub struct PluginInfo {
@@ -15,6 +18,8 @@ pub struct PluginInfo {
     pub config_json: Arc<str>,
     /// The engine's epoch tick: what a call's CPU clock counts for a segment it cannot measure.
     pub epoch_tick: Duration,
+    /// Origins `wasi:http/outgoing-handler` may reach (config `allowed_hosts`).
+    pub allowed_hosts: Arc<[Origin]>,
 }
 
 impl PluginInfo {
@@ -170,6 +175,8 @@ impl wasmtime::ResourceLimiter for Limits {
 pub struct HostState {
     pub table: ResourceTable,
     wasi: WasiCtx,
+    http: WasiHttpCtx,
+    outbound: Outbound,
     pub limits: Limits,
     pub plugin: Arc<PluginInfo>,
     pub services: Arc<Services>,
@@ -186,9 +193,16 @@ impl HostState {
         // through the capabilities it was granted.
         let wasi = WasiCtx::builder().build();
         let clock = CallClock::new(plugin.epoch_tick);
+        let outbound = Outbound::new(
+            plugin.name.as_str().into(),
+            plugin.allowed_hosts.clone(),
+            services.http.clone(),
+        );
         HostState {
             table: ResourceTable::new(),
             wasi,
+            http: WasiHttpCtx::new(),
+            outbound,
             limits: Limits { memory, hit: false },
             plugin,
             services,
@@ -217,6 +231,16 @@ impl WasiView for HostState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod describe;
 mod engine_settings;
 mod host_state;
 mod plugin;
+mod wasi_http;
 
 pub use crate::config::Capability;
 pub use describe::{BodyUse, Description, HeaderEdits, Plan};
@@ -43,6 +44,8 @@ impl PluginKind {
 const PACKAGE: &str = "wicket:plugin/";
 const HOOKS_EXPORT: &str = "wicket:plugin/hooks@0.1.0";
 const HANDLER_EXPORT: &str = "wicket:plugin/handler@0.1.0";
+/// A standard HTTP handler (WASI 0.2, any 0.2.x): runs as an integration (`wasi_http.rs`).
+const WASI_HTTP_EXPORT: &str = "wasi:http/incoming-handler@0.2.";
 
 /// A plugin that could not be loaded or wired into a route, with the place in the config
 /// and the key it is about.
@@ -114,6 +117,9 @@ impl Runtime {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        // `wasi:http` for standard handlers and for toolchains that import it by default
+        // (componentize-js); outgoing calls reach only a plugin's `allowed_hosts`.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         bindings::Filter::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
 
         let ticker_stop = Arc::new(AtomicBool::new(false));
@@ -195,6 +201,7 @@ impl Runtime {
             grants: grants.iter().fold(0, |acc, c| acc | c.bit()),
             config_json: spec.config_json.as_str().into(),
             epoch_tick: self.epoch_tick,
+            allowed_hosts: spec.allowed_hosts.as_slice().into(),
         });
         let mut plugin = Plugin::new(info, spec, pre, self.services.clone());
         plugin.description = description;
@@ -272,6 +279,7 @@ impl Runtime {
             grants: Capability::Log.bit() | Capability::Config.bit(),
             config_json: config_json.into(),
             epoch_tick: self.epoch_tick,
+            allowed_hosts: Arc::from([]),
         });
         let limit = Duration::from_secs(1);
         let memory = 64 << 20;
@@ -327,13 +335,16 @@ fn kinds(engine: &Engine, component: &Component) -> Result<Vec<PluginKind>, Stri
     if exports.iter().any(|e| e == HOOKS_EXPORT) {
         kinds.push(PluginKind::Filter);
     }
-    if exports.iter().any(|e| e == HANDLER_EXPORT) {
+    if exports
+        .iter()
+        .any(|e| e == HANDLER_EXPORT || e.starts_with(WASI_HTTP_EXPORT))
+    {
         kinds.push(PluginKind::Integration);
     }
     if kinds.is_empty() {
         return Err(format!(
-            "the component exports neither {HOOKS_EXPORT} (a filter) nor {HANDLER_EXPORT} \
-             (an integration); it exports {}",
+            "the component exports neither {HOOKS_EXPORT} (a filter) nor {HANDLER_EXPORT} or \
+             {WASI_HTTP_EXPORT}x (an integration); it exports {}",
             if exports.is_empty() {
                 "nothing".to_string()
             } else {

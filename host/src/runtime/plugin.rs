@@ -49,9 +49,9 @@ pub enum PluginError {
 const LOAD_CPU: Duration = Duration::from_secs(5);
 
 /// A live instance, its loaded exports, and how often it has served.
-struct Warm {
-    store: Store<HostState>,
-    instance: Instance,
+pub(super) struct Warm {
+    pub(super) store: Store<HostState>,
+    pub(super) instance: Instance,
     hooks: Option<hooks::Guest>,
     handler: Option<handler::Guest>,
     uses: u64,
@@ -75,13 +75,15 @@ pub struct Plugin {
     /// The capabilities the component imports (granted or not: see `info.grants`).
     pub imports: std::collections::BTreeSet<crate::config::Capability>,
     isolation: Isolation,
-    cpu_limit: Duration,
+    pub(super) cpu_limit: Duration,
     memory_limit: usize,
     engine: wasmtime::Engine,
     services: Arc<Services>,
     pre: InstancePre<HostState>,
     hooks: Option<hooks::GuestIndices>,
     handler: Option<handler::GuestIndices>,
+    /// The `wasi:http/incoming-handler` export of a standard HTTP handler (`wasi_http.rs`).
+    pub(super) proxy: Option<wasmtime_wasi_http::p2::bindings::ProxyIndices>,
     has_plan: bool,
     pool: Pool,
     on_request_seconds: metrics::Histogram,
@@ -136,6 +138,7 @@ impl Plugin {
             services,
             hooks: hooks::GuestIndices::new(&pre).ok(),
             handler: handler::GuestIndices::new(&pre).ok(),
+            proxy: wasmtime_wasi_http::p2::bindings::ProxyIndices::new(&pre).ok(),
             has_plan: pre.component().get_export_index(None, "plan").is_some(),
             pre,
             pool: Pool {
@@ -191,7 +194,7 @@ impl Plugin {
     }
 
     pub fn is_integration(&self) -> bool {
-        self.handler.is_some()
+        self.handler.is_some() || self.proxy.is_some()
     }
 
     fn new_store(&self) -> Store<HostState> {
@@ -253,7 +256,7 @@ impl Plugin {
     /// pool if healthy and not worn out; with `keep`, the instance is handed back to the caller
     /// instead (a fresh instance serves both hooks of its one request). An instance that
     /// failed is never used again.
-    async fn with_instance<R>(
+    pub(super) async fn with_instance<R>(
         &self,
         request_id: &str,
         cpu: Duration,
@@ -450,12 +453,17 @@ impl Plugin {
     /// The integration's `handle`. The inner result is the integration's own answer: a
     /// response, or an error it chose (a 502, a 504) that the filters still see on the way out.
     pub async fn handle(
-        &self,
+        self: &Arc<Self>,
         request_id: &str,
         req: RequestData,
         ctx: ContextData,
     ) -> Result<(RequestData, ContextData, Result<ResponseData, PluginError>), PluginError> {
         let started = Instant::now();
+        if self.handler.is_none() && self.proxy.is_some() {
+            let out = super::wasi_http::handle(self, request_id, req, ctx).await;
+            self.handle_seconds.record(started.elapsed().as_secs_f64());
+            return out;
+        }
         let out = self
             .with_instance(
                 request_id,
