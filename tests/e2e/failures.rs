@@ -165,3 +165,61 @@ async fn failures_are_contained_with_fresh_instances() {
 async fn failures_are_contained_with_pooled_instances() {
     every_failure_is_contained("pooled").await;
 }
+
+/// What a plugin prints goes to the log, one line per line, tagged with the plugin, the request
+/// and the stream; a plugin printing a thousand lines in one request logs at most the rate
+/// limit's worth, and the drop is reported.
+#[tokio::test]
+async fn plugin_output_becomes_rate_limited_log_lines() {
+    let gw = Gateway::start(&config("request"));
+    let resp = client()
+        .get(gw.url("/x"))
+        .header("x-misbehave", "print")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    for (stream, text) in [
+        ("stdout", "misbehave says hello"),
+        ("stderr", "to stderr"),
+        // The partial last line is logged when the fresh instance is dropped.
+        ("stderr", "and a partial line"),
+    ] {
+        assert!(
+            gw.wait_for_log(Duration::from_secs(5), |l| l.contains(&id)
+                && l.contains("\"plugin\":\"misbehave\"")
+                && l.contains(&format!("\"stream\":\"{stream}\""))
+                && l.contains(&format!("\"message\":\"{text}\""))),
+            "{stream}: {text}: {:?}",
+            gw.logs()
+        );
+    }
+
+    let resp = client()
+        .get(gw.url("/x"))
+        .header("x-misbehave", "chatter")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let chatter = gw.logs().iter().filter(|l| l.contains("chatter ")).count();
+    assert!(
+        (1..=200).contains(&chatter),
+        "1000 lines printed, {chatter} logged"
+    );
+    // The next second's first line reports what was dropped.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    client()
+        .get(gw.url("/x"))
+        .header("x-misbehave", "print")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        gw.wait_for_log(Duration::from_secs(5), |l| l.contains("lines dropped")),
+        "{:?}",
+        gw.logs()
+    );
+}

@@ -1,11 +1,12 @@
 //! What a plugin's store holds: its resource table, a locked-down WASI context, its limits,
 //! and who it is (name, grants, config) so every capability call can be checked and tagged.
 
+use super::output::{OutputLimit, OutputTag, PluginOutput};
 use super::Capability;
 use crate::capabilities::wasi_http::Outbound;
 use crate::capabilities::Services;
 use crate::config::Origin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -20,6 +21,8 @@ pub struct PluginInfo {
     pub epoch_tick: Duration,
     /// Origins `wasi:http/outgoing-handler` may reach (config `allowed_hosts`).
     pub allowed_hosts: Arc<[Origin]>,
+    /// The rate limit of the plugin's stdout and stderr lines, shared by its instances.
+    pub output_limit: Arc<OutputLimit>,
 }
 
 impl PluginInfo {
@@ -182,6 +185,8 @@ pub struct HostState {
     pub services: Arc<Services>,
     /// The request being served, for log lines.
     pub request_id: String,
+    /// The same, for the lines of the plugin's stdout and stderr.
+    output: Arc<OutputTag>,
     pub clock: CallClock,
     /// Set when a body the plugin asked for passed `max_body_bytes`: (request?, limit).
     pub body_too_large: Option<(bool, usize)>,
@@ -189,9 +194,23 @@ pub struct HostState {
 
 impl HostState {
     pub fn new(plugin: Arc<PluginInfo>, services: Arc<Services>, memory: usize) -> HostState {
-        // No arguments, environment, files, sockets or stdio: a plugin reaches the world only
-        // through the capabilities it was granted.
-        let wasi = WasiCtx::builder().build();
+        // No arguments, environment, files, sockets or stdin: a plugin reaches the world only
+        // through the capabilities it was granted. Its stdout and stderr become log lines.
+        let output = Arc::new(OutputTag {
+            plugin: plugin.name.as_str().into(),
+            limit: plugin.output_limit.clone(),
+            request_id: Mutex::new(String::new()),
+        });
+        let wasi = WasiCtx::builder()
+            .stdout(PluginOutput {
+                tag: output.clone(),
+                stream: "stdout",
+            })
+            .stderr(PluginOutput {
+                tag: output.clone(),
+                stream: "stderr",
+            })
+            .build();
         let clock = CallClock::new(plugin.epoch_tick);
         let outbound = Outbound::new(
             plugin.name.as_str().into(),
@@ -207,9 +226,19 @@ impl HostState {
             plugin,
             services,
             request_id: String::new(),
+            output,
             clock,
             body_too_large: None,
         }
+    }
+
+    /// The request the next call serves, for every line it logs.
+    pub fn set_request_id(&mut self, request_id: &str) {
+        self.request_id.clear();
+        self.request_id.push_str(request_id);
+        let mut tagged = self.output.request_id.lock().unwrap();
+        tagged.clear();
+        tagged.push_str(request_id);
     }
 
     /// Fails the call (a trap naming plugin and capability) unless `c` was granted.

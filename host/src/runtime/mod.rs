@@ -9,6 +9,7 @@ mod cache;
 pub mod describe;
 mod engine_settings;
 mod host_state;
+mod output;
 mod plugin;
 mod wasi_http;
 
@@ -202,6 +203,7 @@ impl Runtime {
             config_json: spec.config_json.as_str().into(),
             epoch_tick: self.epoch_tick,
             allowed_hosts: spec.allowed_hosts.as_slice().into(),
+            output_limit: Default::default(),
         });
         let mut plugin = Plugin::new(info, spec, pre, self.services.clone());
         plugin.description = description;
@@ -280,6 +282,7 @@ impl Runtime {
             config_json: config_json.into(),
             epoch_tick: self.epoch_tick,
             allowed_hosts: Arc::from([]),
+            output_limit: Default::default(),
         });
         let limit = Duration::from_secs(1);
         let memory = 64 << 20;

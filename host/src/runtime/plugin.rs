@@ -209,8 +209,7 @@ impl Plugin {
     fn begin_call(&self, store: &mut Store<HostState>, request_id: &str, cpu: Duration) {
         let data = store.data_mut();
         data.clock.start(cpu);
-        data.request_id.clear();
-        data.request_id.push_str(request_id);
+        data.set_request_id(request_id);
         data.body_too_large = None;
         store.set_epoch_deadline(1);
     }

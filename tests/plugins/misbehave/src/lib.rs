@@ -31,6 +31,19 @@ impl Filter for Misbehave {
             Some("loop") => spin(),
             Some("oom") => exhaust_memory(),
             Some("error") => Err(Error::new(503, "misbehave error")),
+            Some("print") => {
+                // Plugin output becomes log lines (one per line; the last one without a
+                // newline when the instance goes away).
+                println!("misbehave says hello");
+                eprint!("to stderr\nand a partial line");
+                Ok(Action::Continue)
+            }
+            Some("chatter") => {
+                for i in 0..1000 {
+                    println!("chatter {i}");
+                }
+                Ok(Action::Continue)
+            }
             Some("rewrite-body") => {
                 // Replace the body without touching Content-Length: the host must fix it.
                 req.set_body(b"rewritten");
