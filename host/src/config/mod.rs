@@ -2,9 +2,11 @@
 //! nothing downstream looks at raw TOML again. Every problem names the file, line, column and
 //! key, and validation reports all problems it finds, not only the first.
 
+mod api;
 mod capability;
 mod raw;
 
+pub use api::{ApiInfo, PluginOpenApi, PortalConfig, OPENAPI_JSON_PATH};
 pub use capability::Capability;
 
 use crate::canonical::{authority, PathRules, Semicolons};
@@ -31,6 +33,10 @@ pub struct GatewayConfig {
     /// Plugin instances, in name order; routes refer to them by index.
     pub plugins: Vec<PluginSpec>,
     pub routes: Vec<RouteSpec>,
+    /// `[openapi]`: the exported document's title, version and servers.
+    pub openapi: ApiInfo,
+    /// `[portal]`: `None` serves neither the portal nor `/openapi.json`.
+    pub portal: Option<PortalConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -149,6 +155,8 @@ pub struct PluginSpec {
     /// The keys of its `config` table (and `config_files`), each with where it is written, for
     /// checking them against the keys the plugin declares.
     pub config_keys: Vec<(String, Location)>,
+    /// What it adds to the exported OpenAPI document (`[plugins.NAME.openapi]`).
+    pub openapi: PluginOpenApi,
 }
 
 #[derive(Debug, Clone)]
@@ -365,6 +373,8 @@ impl Validator<'_> {
             runtime,
             plugins,
             routes,
+            openapi: self.api_info(raw.openapi),
+            portal: self.portal(raw.portal),
         }
     }
 
@@ -748,6 +758,7 @@ impl Validator<'_> {
         }
         let config_json = config.to_string();
         let config_location = self.file.locate(&table_span);
+        let openapi = self.plugin_openapi(raw.openapi);
         Some(PluginSpec {
             name,
             source,
@@ -760,6 +771,7 @@ impl Validator<'_> {
             config_location,
             source_location,
             config_keys,
+            openapi,
         })
     }
 
