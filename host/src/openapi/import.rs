@@ -104,7 +104,7 @@ pub fn import(text: &str, source: &str, integration: Integration) -> Result<Impo
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|s| server_url(s))
+        .filter_map(server_url)
         .filter(|u| u.starts_with("http://") || u.starts_with("https://") || u.starts_with('/'))
         .map(Value::String)
         .collect();

@@ -32,7 +32,16 @@ fn merge_parameters(base: &mut Value, fragment: &Value) {
         *base = fragment.clone();
         return;
     };
-    let key = |p: &Value| (p.get("name").cloned(), p.get("in").cloned());
+    // Header names are case-insensitive (`validate` takes them in lower case).
+    let key = |p: &Value| {
+        let name = p["name"].as_str().unwrap_or_default();
+        let name = if p["in"] == "header" {
+            name.to_ascii_lowercase()
+        } else {
+            name.to_string()
+        };
+        (name, p["in"].clone())
+    };
     for p in f {
         match b.iter_mut().find(|q| key(q) == key(p)) {
             Some(q) => merge(q, p),

@@ -1,5 +1,5 @@
 // The developer portal: renders the gateway's OpenAPI document. Every text from the document
-// goes through text nodes (never innerHTML), so nothing in a config can inject markup.
+// goes into text nodes, never parsed as HTML, so nothing in a config can inject markup.
 "use strict";
 
 const METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
