@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use wicket_e2e::{check, client, root, run_python, sha256_hex, wicket_bin, Gateway};
+use wicket_e2e::{check, client, root, run_python, sha256_hex, wicket_bin, Gateway, Upstream};
 
 /// Secrets in `SECURED`: none may appear in a document or a page.
 const SECRETS: [&str; 6] = [
@@ -43,7 +43,7 @@ config = {{ hs_secret = "{hs}", issuer = "https://login.example.com", required_s
 
 [plugins.opaque]
 builtin = "introspect"
-config = {{ introspection_url = "https://auth.example.com/oauth2/introspect", client_id = "gw", client_secret = "{client}" }}
+config = {{ introspection_url = "https://gw:{client}@auth.example.com/oauth2/introspect?secret={client}", client_id = "gw", client_secret = "{client}" }}
 
 [plugins.signed]
 builtin = "sigv4"
@@ -179,6 +179,10 @@ fn the_exported_document_is_valid_openapi_31_and_says_what_the_chain_does() {
         "https://login.example.com/.well-known/openid-configuration"
     );
     assert_eq!(schemes["opaque"]["type"], "oauth2");
+    assert_eq!(
+        schemes["opaque"]["flows"]["clientCredentials"]["tokenUrl"],
+        "https://auth.example.com/oauth2/token"
+    );
     assert_eq!(
         schemes["signed"]["x-amazon-apigateway-authtype"],
         "awsSigv4"
@@ -358,6 +362,68 @@ async fn allof_and_ref_chains_are_enforced_and_the_first_example_answers() {
         200,
         "a recursive schema samples without looping"
     );
+}
+
+#[tokio::test]
+async fn with_a_server_url_the_import_forwards_to_it() {
+    let upstream = Upstream::start();
+    let spec = std::fs::read_to_string(spec_path("orders-allof-3.1.yaml"))
+        .unwrap()
+        .replace("https://orders.example.com/api", &upstream.url("/api"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orders.yaml");
+    std::fs::write(&path, spec).unwrap();
+    let out = Command::new(wicket_bin())
+        .args(["openapi", "import"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let config = String::from_utf8(out.stdout)
+        .unwrap()
+        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"");
+    assert!(config.contains("builtin = \"http\""), "{config}");
+    let gw = Gateway::start(&config);
+    let r = client()
+        .get(gw.url("/orders/5?expand=lines"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let seen: Value = r.json().await.unwrap();
+    assert_eq!(seen["path"], "/api/orders/5");
+    assert_eq!(seen["query"], "expand=lines");
+    // Validation still runs before the forward.
+    let r = client().get(gw.url("/orders/5")).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+#[test]
+fn import_refuses_what_is_not_openapi_3() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, says) in [
+        (
+            "swagger.yaml",
+            "swagger: '2.0'\npaths: {}\n",
+            "not an OpenAPI 3.0 or 3.1 document",
+        ),
+        (
+            "broken.yaml",
+            "openapi: [3.1\n",
+            "not a YAML or JSON document",
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new(wicket_bin())
+            .args(["openapi", "import"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(name) && err.contains(says), "{err}");
+    }
 }
 
 /// (path, method) -> (sorted (name, in, required) of the parameters, request body schema).

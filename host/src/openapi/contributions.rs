@@ -193,7 +193,7 @@ fn builtin_contribution(builtin: &str, name: &str, config: &Value) -> Contributi
             if let Some(issuer) = config["issuer"].as_str() {
                 let discovery = format!(
                     "{}/.well-known/openid-configuration",
-                    issuer.trim_end_matches('/')
+                    public_url(issuer).trim_end_matches('/')
                 );
                 c.schemes.push(Scheme {
                     name: format!("{name}-oidc"),
@@ -218,7 +218,7 @@ fn builtin_contribution(builtin: &str, name: &str, config: &Value) -> Contributi
             let scopes = strings(&config["required_scopes"]);
             // The config names the introspection endpoint only; the token endpoint is
             // usually its sibling. `[plugins.NAME.openapi] security_scheme` says otherwise.
-            let url = config["introspection_url"].as_str().unwrap_or("");
+            let url = public_url(config["introspection_url"].as_str().unwrap_or(""));
             let token_url = match url.rsplit_once('/') {
                 Some((base, _)) if url.contains("://") => format!("{base}/token"),
                 _ => "/oauth2/token".into(),
@@ -286,6 +286,23 @@ fn builtin_contribution(builtin: &str, name: &str, config: &Value) -> Contributi
         _ => {}
     }
     c
+}
+
+/// `url` without what must not be published: its user info (`user:password@`), query and
+/// fragment.
+fn public_url(url: &str) -> String {
+    let url = url.split(['?', '#']).next().unwrap_or_default();
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = match rest.find('/') {
+                Some(i) => rest.split_at(i),
+                None => (rest, ""),
+            };
+            let host = authority.rsplit('@').next().unwrap_or_default();
+            format!("{scheme}://{host}{path}")
+        }
+        None => url.to_string(),
+    }
 }
 
 fn validate(config: &Value, c: &mut Contribution) {
@@ -358,5 +375,23 @@ pub fn success(spec: &PluginSpec) -> (String, Value) {
             "default".into(),
             json!({"description": "The upstream's answer"}),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::public_url;
+
+    #[test]
+    fn published_urls_lose_their_credentials_and_query() {
+        assert_eq!(
+            public_url("https://gw:s3cret@auth.example.com/oauth2/introspect?k=v#x"),
+            "https://auth.example.com/oauth2/introspect"
+        );
+        assert_eq!(public_url("https://a@b@c.example/x"), "https://c.example/x");
+        assert_eq!(
+            public_url("https://login.example.com"),
+            "https://login.example.com"
+        );
     }
 }
