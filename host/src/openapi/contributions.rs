@@ -103,22 +103,17 @@ pub fn contribution(spec: &PluginSpec, description: &Description, plan: &Plan) -
         Some(name) => builtin_contribution(name, &spec.name, &config),
         None => Contribution::default(),
     };
-    if description.roles.auth {
-        let add = |c: &mut Contribution, code: &str, text: &str| {
-            if !c.responses.iter().any(|(k, _)| k == code) {
-                c.responses.push((code.into(), plain_error(text)));
-            }
-        };
-        add(
-            &mut c,
-            "401",
-            "Unauthorized: no credentials, or not valid ones",
-        );
-        add(
-            &mut c,
-            "403",
-            "Forbidden: the credentials do not allow this call",
-        );
+    // An auth filter whose refusals are not known here may answer either.
+    let refuses = |c: &Contribution| c.responses.iter().any(|(k, _)| k == "401" || k == "403");
+    if description.roles.auth && !refuses(&c) {
+        c.responses.push((
+            "401".into(),
+            plain_error("Unauthorized: no credentials, or not valid ones"),
+        ));
+        c.responses.push((
+            "403".into(),
+            plain_error("Forbidden: the credentials do not allow this call"),
+        ));
     }
     if plan.request_body == BodyUse::Whole {
         c.responses.push((
