@@ -202,8 +202,8 @@ fn openapi(args: OpenapiArgs) -> ExitCode {
         eprintln!("warning: {w}");
     }
     match args.format {
-        DocFormat::Json => println!("{doc:#}"),
-        DocFormat::Yaml => match wicket::openapi::export::to_yaml(&doc) {
+        DocFormat::Json => println!("{}", doc.to_json()),
+        DocFormat::Yaml => match doc.to_yaml() {
             Ok(text) => print!("{text}"),
             Err(e) => {
                 eprintln!("cannot write YAML: {e}");

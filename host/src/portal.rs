@@ -14,6 +14,7 @@
 
 use crate::capabilities::types::ResponseData;
 use crate::config::{GatewayConfig, PortalConfig, OPENAPI_JSON_PATH};
+use crate::openapi::export::Document;
 use crate::openapi::ExportOptions;
 use crate::runtime::Plugin;
 use bytes::Bytes;
@@ -55,7 +56,7 @@ impl Portal {
     }
 
     /// The portal at `config.path`, listing `document` (an OpenAPI document).
-    pub fn new(config: &PortalConfig, document: &serde_json::Value) -> Portal {
+    pub fn new(config: &PortalConfig, document: &Document) -> Portal {
         let script_path = format!("{}/portal.js", config.path);
         let style_path = format!("{}/portal.css", config.path);
         let page = PAGE
@@ -67,7 +68,7 @@ impl Portal {
             script_path,
             style_path,
             page: Bytes::from(page),
-            document: Bytes::from(format!("{document:#}")),
+            document: Bytes::from(document.to_json()),
         }
     }
 

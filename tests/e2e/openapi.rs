@@ -107,14 +107,18 @@ integration = "upstream"
     )
 }
 
-/// `wicket openapi --config FILE [extra]`'s stdout.
-fn export(config: &Path, extra: &[&str]) -> String {
-    let out = Command::new(wicket_bin())
-        .args(["openapi", "--config"])
-        .arg(config)
-        .args(extra)
+/// `wicket openapi ARGS... LAST`'s output.
+fn wicket_openapi(args: &[&str], last: &Path) -> std::process::Output {
+    Command::new(wicket_bin())
+        .arg("openapi")
+        .args(args)
+        .arg(last)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// The stdout of a `wicket openapi` run that must succeed.
+fn stdout_of(out: std::process::Output) -> String {
     assert!(
         out.status.success(),
         "{}",
@@ -123,19 +127,20 @@ fn export(config: &Path, extra: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// `wicket openapi import --integration mock SPEC`'s stdout.
-fn import(spec: &Path) -> String {
+/// `wicket openapi --config FILE [extra]`'s stdout.
+fn export(config: &Path, extra: &[&str]) -> String {
     let out = Command::new(wicket_bin())
-        .args(["openapi", "import", "--integration", "mock"])
-        .arg(spec)
+        .args(["openapi", "--config"])
+        .arg(config)
+        .args(extra)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    stdout_of(out)
+}
+
+/// `wicket openapi import --integration mock SPEC`'s stdout.
+fn import(spec: &Path) -> String {
+    stdout_of(wicket_openapi(&["import", "--integration", "mock"], spec))
 }
 
 /// Validate `doc` with openapi-spec-validator (the OpenAPI 3.1 schema and its checks).
@@ -161,6 +166,10 @@ fn the_exported_document_is_valid_openapi_31_and_says_what_the_chain_does() {
     let (ok, out, path) = check("secured.toml", &secured_config());
     assert!(ok, "{out}");
     let text = export(&path, &[]);
+    assert!(
+        text.starts_with("{\n  \"openapi\": \"3.1.0\",\n  \"info\""),
+        "{text}"
+    );
     for secret in SECRETS.iter().chain([&&*sha256_hex(SECRETS[5].as_bytes())]) {
         assert!(!text.contains(secret), "the document leaks {secret}");
     }
@@ -250,7 +259,7 @@ fn the_exported_document_is_valid_openapi_31_and_says_what_the_chain_does() {
 
     // The same document as YAML.
     let yaml = export(&path, &["--format", "yaml"]);
-    assert!(yaml.contains("\nopenapi: 3.1.0\n"), "{yaml}");
+    assert!(yaml.starts_with("openapi: 3.1.0\n"), "{yaml}");
     assert_valid_openapi(&yaml);
 }
 
@@ -373,14 +382,7 @@ async fn with_a_server_url_the_import_forwards_to_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("orders.yaml");
     std::fs::write(&path, spec).unwrap();
-    let out = Command::new(wicket_bin())
-        .args(["openapi", "import"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let config = String::from_utf8(out.stdout)
-        .unwrap()
+    let config = stdout_of(wicket_openapi(&["import"], &path))
         .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"");
     assert!(config.contains("builtin = \"http\""), "{config}");
     let gw = Gateway::start(&config);
@@ -415,11 +417,7 @@ fn import_refuses_what_is_not_openapi_3() {
     ] {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
-        let out = Command::new(wicket_bin())
-            .args(["openapi", "import"])
-            .arg(&path)
-            .output()
-            .unwrap();
+        let out = wicket_openapi(&["import"], &path);
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(name) && err.contains(says), "{err}");

@@ -28,13 +28,33 @@ const OPENAPI_METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 
+/// An OpenAPI document, its top-level fields in the order readers expect.
+#[derive(Debug, serde::Serialize)]
+pub struct Document {
+    pub openapi: &'static str,
+    pub info: Value,
+    pub servers: Vec<Value>,
+    pub paths: Map<String, Value>,
+    pub components: Value,
+}
+
+impl Document {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("JSON values serialize")
+    }
+
+    pub fn to_yaml(&self) -> Result<String, serde_yaml_ng::Error> {
+        serde_yaml_ng::to_string(self)
+    }
+}
+
 /// The document for `config`, whose plugins loaded as `plugins` (same order). Also returns
 /// warnings: what could not be expressed.
 pub fn document(
     config: &GatewayConfig,
     plugins: &[Arc<Plugin>],
     options: &ExportOptions,
-) -> (Value, Vec<String>) {
+) -> (Document, Vec<String>) {
     let mut doc = Doc {
         paths: Map::new(),
         schemas: contributions::error_schemas()
@@ -70,13 +90,13 @@ pub fn document(
     if !doc.schemes.is_empty() {
         components["securitySchemes"] = Value::Object(doc.schemes);
     }
-    let document = json!({
-        "openapi": "3.1.0",
-        "info": info,
-        "servers": servers.iter().map(|s| json!({"url": s})).collect::<Vec<_>>(),
-        "paths": doc.paths,
-        "components": components,
-    });
+    let document = Document {
+        openapi: "3.1.0",
+        info,
+        servers: servers.iter().map(|s| json!({ "url": s })).collect(),
+        paths: doc.paths,
+        components,
+    };
     (document, doc.warnings)
 }
 
@@ -351,9 +371,4 @@ pub fn sanitize(name: &str) -> String {
             }
         })
         .collect()
-}
-
-/// The document as YAML.
-pub fn to_yaml(doc: &Value) -> Result<String, serde_yaml_ng::Error> {
-    serde_yaml_ng::to_string(doc)
 }
