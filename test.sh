@@ -3,12 +3,15 @@
 #
 # Installs what the tests need and is missing, then runs every test:
 #   - the Rust toolchain of rust-toolchain.toml with its wasm32-wasip2 target (rustup);
-#   - redis-server, for the shared-state tests, and nginx, a real path-normalizing upstream for
-#     the request-hardening tests (apt-get when run as root; otherwise it says how to install
-#     them and stops before building anything);
+#   - redis-server, for the shared-state tests, nginx, a real path-normalizing upstream for
+#     the request-hardening tests, and chromium with chromium-driver, the browser of the
+#     portal's test (apt-get when run as root; otherwise it says how to install them and stops
+#     before building anything);
 #   - the Python tools, in a virtual environment inside the target directory (never the
 #     system Python): componentize-py (builds the Python example plugin), botocore and PyJWT
-#     (outside signers in the auth tests), prometheus-client (parses /metrics);
+#     (outside signers in the auth tests), prometheus-client (parses /metrics),
+#     openapi-spec-validator (checks exported OpenAPI documents) and selenium (drives chromium
+#     through chromium-driver in the portal's test);
 #   - componentize-js (builds the JavaScript example filter), with npm into the target directory
 #     (nodejs and npm from apt-get when run as root and missing).
 # Then: `cargo test --workspace --no-fail-fast`, and the plugins' and the SDK's native unit
@@ -29,7 +32,8 @@ esac
 venv="$CARGO_TARGET_DIR/python-venv"
 js_tools=("@bytecodealliance/componentize-js@0.23.0")
 js_dir="$CARGO_TARGET_DIR/js-tools"
-python_tools=(componentize-py==0.25.0 "botocore>=1.34" "pyjwt[crypto]>=2.8" "prometheus-client>=0.20")
+python_tools=(componentize-py==0.25.0 "botocore>=1.34" "pyjwt[crypto]>=2.8" "prometheus-client>=0.20"
+    "openapi-spec-validator>=0.7,<0.10" "selenium>=4.20,<5")
 
 say() { printf '%s\n' "$*"; }
 fail() {
@@ -72,6 +76,16 @@ Install it, then run ./test.sh again:
     need_nginx="nginx (apt-get)"
 fi
 
+need_chromium=""
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    can_apt || fail "chromium and chromedriver are missing (the developer portal's test drives a headless browser).
+Install them, then run ./test.sh again:
+    Debian:        sudo apt-get install chromium chromium-driver
+    Ubuntu:        sudo snap install chromium (it brings chromedriver)
+    Fedora:        sudo dnf install chromium chromedriver"
+    need_chromium="chromium and chromium-driver (apt-get)"
+fi
+
 need_python_os=""
 if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
     can_apt || fail "Python 3 with its venv module is missing; install it (Debian/Ubuntu: sudo apt-get
@@ -102,11 +116,11 @@ fi
 # --- The first line says what will be installed ----------------------------------------------
 
 plan=()
-for item in "$need_rust" "$need_redis" "$need_nginx" "$need_python_os" "$need_venv" "$need_node_os" "$need_js"; do
+for item in "$need_rust" "$need_redis" "$need_nginx" "$need_chromium" "$need_python_os" "$need_venv" "$need_node_os" "$need_js"; do
     [ -n "$item" ] && plan+=("$item")
 done
 if [ "${#plan[@]}" -eq 0 ]; then
-    say "test.sh: nothing to install (Rust $channel + wasm32-wasip2, redis-server, nginx, the Python tools in $venv and the JavaScript tools in $js_dir are there); running the tests"
+    say "test.sh: nothing to install (Rust $channel + wasm32-wasip2, redis-server, nginx, chromium, the Python tools in $venv and the JavaScript tools in $js_dir are there); running the tests"
 else
     summary="$(printf '%s; ' "${plan[@]}")"
     say "test.sh: will install ${summary%; }; then run the tests"
@@ -122,11 +136,12 @@ if [ -n "$need_rust" ]; then
         rustup toolchain install "$channel" --target wasm32-wasip2 --component rustfmt,clippy
 fi
 
-if [ -n "$need_redis" ] || [ -n "$need_nginx" ] || [ -n "$need_python_os" ] || [ -n "$need_node_os" ]; then
+if [ -n "$need_redis" ] || [ -n "$need_nginx" ] || [ -n "$need_chromium" ] || [ -n "$need_python_os" ] || [ -n "$need_node_os" ]; then
     packages=()
     [ -n "$need_node_os" ] && packages+=(nodejs npm)
     [ -n "$need_redis" ] && packages+=(redis-server)
     [ -n "$need_nginx" ] && packages+=(nginx)
+    [ -n "$need_chromium" ] && packages+=(chromium chromium-driver)
     [ -n "$need_python_os" ] && packages+=(python3 python3-venv)
     say "== installing ${packages[*]} (apt-get)"
     apt-get update -qq

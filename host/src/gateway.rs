@@ -67,6 +67,8 @@ pub struct Gateway {
     pub plugins: Vec<Arc<Plugin>>,
     /// The capabilities' backends; the pipeline runs planned forwards with its HTTP client.
     pub services: Arc<Services>,
+    /// `[portal]`: the developer portal and `/openapi.json`, answered before routing.
+    pub portal: Option<crate::portal::Portal>,
     // Dropped last: the plugins' instances belong to its engine.
     _runtime: Runtime,
 }
@@ -104,15 +106,49 @@ impl Gateway {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let plugins: Vec<Arc<Plugin>> = plugins.into_iter().flatten().collect();
+        let portal = crate::portal::Portal::for_gateway(&config, &plugins);
+        if let Some(p) = &portal {
+            errors.extend(shadowed_by_portal(p, &router, &config));
+            if !errors.is_empty() {
+                return Err(errors);
+            }
+        }
         Ok(Gateway {
             router,
             unmatched: RouteMetrics::new("(none)"),
-            plugins: plugins.into_iter().flatten().collect(),
+            portal,
+            plugins,
             services,
             config,
             _runtime: runtime,
         })
     }
+}
+
+/// Routes that would never see a request because the portal answers their path first.
+fn shadowed_by_portal(
+    portal: &crate::portal::Portal,
+    router: &Router<Route>,
+    config: &GatewayConfig,
+) -> Vec<LoadError> {
+    let mut errors = Vec::new();
+    for path in portal.paths() {
+        if let crate::router::Match::Found { route, .. } =
+            router.find(&http::Method::GET, None, path)
+        {
+            if let Some(spec) = config.routes.iter().find(|r| *r.name == *route.name) {
+                errors.push(LoadError {
+                    location: spec.location.clone(),
+                    key: format!("routes[{}].path", spec.index),
+                    message: format!(
+                        "matches {path}, which the portal serves ([portal] path); move the portal or the route"
+                    ),
+                });
+            }
+        }
+    }
+    errors
 }
 
 /// Load every plugin of `config`; `None` where one failed, with why. Compiling (the slow

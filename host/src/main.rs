@@ -59,6 +59,37 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write the config's API as an OpenAPI 3.1 document, or (`import`) a config from one.
+    Openapi(OpenapiArgs),
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct OpenapiArgs {
+    #[command(subcommand)]
+    import: Option<OpenapiImport>,
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = DocFormat::Json)]
+    format: DocFormat,
+}
+
+#[derive(Subcommand)]
+enum OpenapiImport {
+    /// Write a config (TOML, to stdout) serving an OpenAPI 3.0/3.1 document's operations.
+    Import {
+        /// The document, YAML or JSON.
+        spec: PathBuf,
+        /// What answers each operation.
+        #[arg(long, value_enum, default_value_t = wicket::openapi::import::Integration::Auto)]
+        integration: wicket::openapi::import::Integration,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DocFormat {
+    Json,
+    Yaml,
 }
 
 fn main() -> ExitCode {
@@ -68,6 +99,7 @@ fn main() -> ExitCode {
         Command::Run { config } => run(config),
         Command::Check { config } => check(config),
         Command::Plugins { files, json } => print_plugins(&files, json),
+        Command::Openapi(args) => openapi(args),
     }
 }
 
@@ -150,6 +182,68 @@ fn check(path: PathBuf) -> ExitCode {
             ExitCode::SUCCESS
         }
         None => ExitCode::FAILURE,
+    }
+}
+
+fn openapi(args: OpenapiArgs) -> ExitCode {
+    if let Some(OpenapiImport::Import { spec, integration }) = args.import {
+        return import_openapi(&spec, integration);
+    }
+    let Some(path) = args.config else {
+        eprintln!("wicket openapi: give --config FILE (or `wicket openapi import SPEC`)");
+        return ExitCode::FAILURE;
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime");
+    let Some((config, _, gateway)) =
+        runtime.block_on(load(&path, GatewayConfig::load_lenient(&path)))
+    else {
+        return ExitCode::FAILURE;
+    };
+    let options = wicket::openapi::ExportOptions {
+        select: &|_| true,
+        servers: None,
+    };
+    let (doc, warnings) = wicket::openapi::document(&config, &gateway.plugins, &options);
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    match args.format {
+        DocFormat::Json => println!("{}", doc.to_json()),
+        DocFormat::Yaml => match doc.to_yaml() {
+            Ok(text) => print!("{text}"),
+            Err(e) => {
+                eprintln!("cannot write YAML: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    }
+    ExitCode::SUCCESS
+}
+
+fn import_openapi(spec: &Path, integration: wicket::openapi::import::Integration) -> ExitCode {
+    let text = match std::fs::read_to_string(spec) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{}: {e}", spec.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let name = spec.file_name().map(|n| n.to_string_lossy().into_owned());
+    match wicket::openapi::import::import(&text, name.as_deref().unwrap_or("spec"), integration) {
+        Ok(imported) => {
+            for w in &imported.warnings {
+                eprintln!("warning: {w}");
+            }
+            print!("{}", imported.toml);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", spec.display());
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -55,10 +55,16 @@ where
         Err(_) => req.uri().path().to_string(),
     });
 
+    // The developer portal's pages and `/openapi.json` (`[portal]`), before any route.
+    let portal = match (&gw.portal, &inbound) {
+        (Some(portal), Ok(i)) => portal.answer(&method, &i.path),
+        _ => None,
+    };
     let found = inbound.map(|i| (gw.router.find(&method, i.host(), &i.path), i));
-    let (route, outcome) = match found {
-        Err(e) => (None, Err(e)),
-        Ok((Match::Found { route, params }, inbound)) => {
+    let (route, outcome) = match (portal, found) {
+        (Some(page), _) => (None, Ok(page)),
+        (None, Err(e)) => (None, Err(e)),
+        (None, Ok((Match::Found { route, params }, inbound))) => {
             let timeout = gw.config.server.request_timeout;
             // Boxed, here and for each plugin call: these futures hold a wasmtime call and a
             // request each, kilobytes that every enclosing future would otherwise carry and
@@ -77,10 +83,10 @@ where
                 Err(_) => (Some(route), Err(GatewayError::Timeout(timeout))),
             }
         }
-        Ok((Match::MethodNotAllowed { allow }, _)) => {
+        (None, Ok((Match::MethodNotAllowed { allow }, _))) => {
             (None, Err(GatewayError::MethodNotAllowed { allow }))
         }
-        Ok((Match::NotFound, _)) => (None, Err(GatewayError::NotFound)),
+        (None, Ok((Match::NotFound, _))) => (None, Err(GatewayError::NotFound)),
     };
     let route_name = route.map(|r| &*r.name);
     let response = match outcome {

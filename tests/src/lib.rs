@@ -390,8 +390,8 @@ pub fn test_plugin(name: &str) -> PathBuf {
 
 /// How to get the tools the tests run beside the gateway, for their failure messages.
 const INSTALL_HINT: &str = "run ./test.sh (the test command): it installs redis-server, and \
-componentize-py, botocore, PyJWT[crypto] and prometheus-client into a virtual environment in the \
-target directory, and componentize-js next to it, then runs the tests";
+componentize-py, botocore, PyJWT[crypto], prometheus-client, openapi-spec-validator and selenium \
+into a virtual environment in the target directory, and componentize-js next to it, then runs the tests";
 
 /// The virtual environment `./test.sh` installs the Python tools into (`<target>/python-venv`).
 fn python_venv() -> PathBuf {

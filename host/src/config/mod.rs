@@ -2,10 +2,12 @@
 //! nothing downstream looks at raw TOML again. Every problem names the file, line, column and
 //! key, and validation reports all problems it finds, not only the first.
 
+mod api;
 mod capability;
 mod origin;
 mod raw;
 
+pub use api::{ApiInfo, PluginOpenApi, PortalConfig, OPENAPI_JSON_PATH};
 pub use capability::Capability;
 
 use crate::canonical::{authority, PathRules, Semicolons};
@@ -33,6 +35,10 @@ pub struct GatewayConfig {
     /// Plugin instances, in name order; routes refer to them by index.
     pub plugins: Vec<PluginSpec>,
     pub routes: Vec<RouteSpec>,
+    /// `[openapi]`: the exported document's title, version and servers.
+    pub openapi: ApiInfo,
+    /// `[portal]`: `None` serves neither the portal nor `/openapi.json`.
+    pub portal: Option<PortalConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -153,6 +159,8 @@ pub struct PluginSpec {
     pub config_keys: Vec<(String, Location)>,
     /// Origins the plugin may call with `wasi:http/outgoing-handler` (none by default).
     pub allowed_hosts: Vec<Origin>,
+    /// What it adds to the exported OpenAPI document (`[plugins.NAME.openapi]`).
+    pub openapi: PluginOpenApi,
 }
 
 #[derive(Debug, Clone)]
@@ -369,6 +377,8 @@ impl Validator<'_> {
             runtime,
             plugins,
             routes,
+            openapi: self.api_info(raw.openapi),
+            portal: self.portal(raw.portal),
         }
     }
 
@@ -759,6 +769,7 @@ impl Validator<'_> {
                 Err(msg) => self.issue(&host.span(), format!("{key}.allowed_hosts"), msg),
             }
         }
+        let openapi = self.plugin_openapi(raw.openapi);
         Some(PluginSpec {
             name,
             source,
@@ -772,6 +783,7 @@ impl Validator<'_> {
             source_location,
             config_keys,
             allowed_hosts,
+            openapi,
         })
     }
 

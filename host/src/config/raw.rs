@@ -18,6 +18,34 @@ pub struct RawConfig {
     pub plugins: BTreeMap<String, Spanned<RawPlugin>>,
     #[serde(default)]
     pub routes: Vec<Spanned<RawRoute>>,
+    pub openapi: Option<Spanned<RawOpenApi>>,
+    pub portal: Option<Spanned<RawPortal>>,
+}
+
+/// `[openapi]`: what the exported document says about the API as a whole.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOpenApi {
+    pub title: Option<String>,
+    pub version: Option<String>,
+    pub description: Option<String>,
+    pub servers: Option<Vec<Spanned<String>>>,
+}
+
+/// `[portal]`: the developer portal and `GET /openapi.json`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPortal {
+    pub path: Spanned<String>,
+}
+
+/// `[plugins.NAME.openapi]`: what a plugin adds to the operations of its routes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPluginOpenApi {
+    pub operation: Option<toml::Table>,
+    pub security_scheme: Option<toml::Table>,
+    pub schemas: Option<toml::Table>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +113,7 @@ pub struct RawPlugin {
     /// Config keys whose values come from files: `.json` files as JSON, others as text.
     pub config_files: Option<BTreeMap<String, Spanned<String>>>,
     pub allowed_hosts: Option<Vec<Spanned<String>>>,
+    pub openapi: Option<Spanned<RawPluginOpenApi>>,
 }
 
 /// A plugin's `config` table, each top-level key with its place in the file so a key the

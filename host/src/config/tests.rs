@@ -265,3 +265,45 @@ fn overlapping_routes_are_reported_naming_both() {
         issues[0]
     );
 }
+
+#[test]
+fn the_portal_path_is_a_plain_absolute_path_apart_from_the_document() {
+    let c = parse(&format!("{BASE}\n[portal]\npath = \"/dev-portal\"\n")).unwrap();
+    assert_eq!(c.portal.unwrap().path, "/dev-portal");
+    for bad in [
+        "portal",
+        "/portal/",
+        "/a/../b",
+        "/a b",
+        "/<x>",
+        "/openapi.json",
+    ] {
+        let issues = parse(&format!("{BASE}\n[portal]\npath = {bad:?}\n")).unwrap_err();
+        assert!(
+            issues
+                .iter()
+                .any(|i| i.key == "portal.path" && i.location.line == 20),
+            "{bad}: {issues:?}"
+        );
+    }
+}
+
+#[test]
+fn a_plugins_openapi_section_takes_only_its_three_keys() {
+    let text = BASE.replace(
+        "config = { request = { set = { \"x-a\" = \"1\" } } }",
+        "config = { request = { set = { \"x-a\" = \"1\" } } }\nopenapi = { operation = { summary = \"s\" }, security_scheme = { type = \"http\", scheme = \"basic\" } }",
+    );
+    let c = parse(&text).unwrap();
+    let stamp = &c.plugins[c.plugin_index("stamp").unwrap()];
+    assert_eq!(stamp.openapi.operation.as_ref().unwrap()["summary"], "s");
+    let bad = BASE.replace(
+        "builtin = \"headers\"",
+        "builtin = \"headers\"\nopenapi = { operations = {} }",
+    );
+    let issues = parse(&bad).unwrap_err();
+    assert!(
+        issues.iter().any(|i| i.message.contains("operations")),
+        "{issues:?}"
+    );
+}
