@@ -288,7 +288,10 @@ fn forged_and_malformed_tokens_are_invalid() {
     );
     // Expired.
     let mut old = claims();
-    old["exp"] = (now_s() - 61).into();
+    // Relative to the `now` the token is checked at, not to the clock now: a second ticking
+    // over since the test began would put it within the 60 s leeway (a flaky failure seen
+    // on a loaded machine).
+    old["exp"] = (now / 1000 - 61).into();
     let expired = hs256(json!({"alg": "HS256"}), old, SECRET.as_bytes());
     assert_eq!(
         invalid_reason(p.authenticate(&expired, now)),
