@@ -64,6 +64,9 @@ pub struct Gateway {
     pub plugins: Vec<Arc<Plugin>>,
     /// The capabilities' backends; the pipeline runs planned forwards with its HTTP client.
     pub services: Arc<Services>,
+    /// The listener's TLS (`[server.tls]`), read with the rest of the config so that a reload
+    /// also picks up a renewed certificate.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
     // Dropped last: the plugins' instances belong to its engine.
     _runtime: Runtime,
 }
@@ -98,10 +101,25 @@ impl Gateway {
                 Err(mut e) => errors.append(&mut e),
             }
         }
+        let tls = match &config.server.tls {
+            Some(t) => match crate::server::tls::acceptor(t) {
+                Ok(acceptor) => Some(acceptor),
+                Err(e) => {
+                    errors.push(LoadError {
+                        location: t.location.clone(),
+                        key: "server.tls".into(),
+                        message: format!("{e:#}"),
+                    });
+                    None
+                }
+            },
+            None => None,
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
         Ok(Gateway {
+            tls,
             router,
             unmatched: RouteMetrics::new("(none)"),
             plugins: plugins.into_iter().flatten().collect(),

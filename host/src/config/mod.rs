@@ -31,6 +31,10 @@ pub struct GatewayConfig {
     /// Plugin instances, in name order; routes refer to them by index.
     pub plugins: Vec<PluginSpec>,
     pub routes: Vec<RouteSpec>,
+    /// Every file the config reads besides itself (plugin components, `config_files`, TLS
+    /// certificate and key): what `wicket run --watch` watches, and what the config's hash
+    /// covers.
+    pub inputs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +62,8 @@ pub struct ServerConfig {
     pub tls_handshake_timeout: Duration,
     /// How long a connection may stay open with no request in flight.
     pub idle_timeout: Duration,
+    /// On `SIGTERM`, how long requests in flight may take to finish before the process exits.
+    pub drain_timeout: Duration,
     /// How request paths are made canonical (`merge_slashes`, `path_semicolons`).
     pub path_rules: PathRules,
     pub trusted_proxies: TrustedProxies,
@@ -79,9 +85,11 @@ pub enum RuntimeShape {
 pub struct TlsConfig {
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// Where `[server.tls]` is written, for problems found reading the files.
+    pub location: Location,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateConfig {
     Memory {
         kv_bytes: usize,
@@ -98,6 +106,9 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     pub epoch_tick: Duration,
     pub max_instances: u32,
+    /// How many deployed configs are kept for `POST /admin/rollback` (the running one
+    /// included).
+    pub history: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -107,6 +118,7 @@ impl Default for RuntimeConfig {
             cache_dir: default_cache_dir(),
             epoch_tick: Duration::from_millis(2),
             max_instances: 1000,
+            history: 10,
         }
     }
 }
@@ -270,6 +282,7 @@ impl GatewayConfig {
             file,
             base,
             issues: Vec::new(),
+            inputs: Vec::new(),
         };
         let config = v.config(raw);
         Ok((config, v.issues))
@@ -317,6 +330,8 @@ struct Validator<'a> {
     file: Locator<'a>,
     base: PathBuf,
     issues: Vec<ConfigIssue>,
+    /// The files read besides the config (`GatewayConfig::inputs`).
+    inputs: Vec<PathBuf>,
 }
 
 impl Validator<'_> {
@@ -365,6 +380,7 @@ impl Validator<'_> {
             runtime,
             plugins,
             routes,
+            inputs: std::mem::take(&mut self.inputs),
         }
     }
 
@@ -404,8 +420,10 @@ impl Validator<'_> {
             .as_ref()
             .and_then(|a| self.addr(a, "server.admin"));
         let tls = raw.tls.map(|t| {
+            let location = self.file.locate(&t.span());
             let t = t.into_inner();
             TlsConfig {
+                location,
                 cert: self.existing_file(&t.cert, "server.tls.cert"),
                 key: self.existing_file(&t.key, "server.tls.key"),
             }
@@ -495,6 +513,12 @@ impl Validator<'_> {
                 60_000,
                 86_400_000,
             ) as u64),
+            drain_timeout: Duration::from_millis(self.positive(
+                &raw.drain_timeout_ms,
+                "server.drain_timeout_ms",
+                10_000,
+                3_600_000,
+            ) as u64),
             path_rules: PathRules {
                 merge_slashes: raw.merge_slashes.unwrap_or(true),
                 semicolons: self.semicolons(raw.path_semicolons.as_ref()),
@@ -547,6 +571,7 @@ impl Validator<'_> {
 
     fn existing_file(&mut self, s: &Spanned<String>, key: &str) -> PathBuf {
         let path = self.base.join(s.get_ref());
+        self.inputs.push(path.clone());
         if !path.is_file() {
             let msg = format!("file {} does not exist", path.display());
             self.issue(&s.span(), key, msg);
@@ -610,17 +635,19 @@ impl Validator<'_> {
             Some(dir) => Some(self.base.join(dir.get_ref())),
             None => default_cache_dir(),
         };
-        let (tick, max) = match &raw {
+        let (tick, max, history) = match &raw {
             Some(r) => (
                 self.positive(&r.epoch_tick_ms, "runtime.epoch_tick_ms", 2, 1000),
                 self.positive(&r.max_instances, "runtime.max_instances", 1000, 100_000),
+                self.positive(&r.history, "runtime.history", 10, 1000),
             ),
-            None => (2, 1000),
+            None => (2, 1000, 10),
         };
         RuntimeConfig {
             cache_dir,
             epoch_tick: Duration::from_millis(tick as u64),
             max_instances: max as u32,
+            history: history as usize,
         }
     }
 
@@ -636,6 +663,7 @@ impl Validator<'_> {
             ),
             (None, Some(w)) => {
                 let path = self.base.join(w.get_ref());
+                self.inputs.push(path.clone());
                 if !path.is_file() {
                     let msg = format!("file {} does not exist", path.display());
                     self.issue(&w.span(), format!("{key}.wasm"), msg);
@@ -731,6 +759,7 @@ impl Validator<'_> {
                 continue;
             }
             let resolved = self.base.join(path.get_ref());
+            self.inputs.push(resolved.clone());
             let value = std::fs::read_to_string(&resolved)
                 .map_err(|e| format!("cannot read {}: {e}", resolved.display()))
                 .and_then(|text| match resolved.extension().and_then(|e| e.to_str()) {

@@ -38,6 +38,7 @@ pub struct RawServer {
     pub tls: Option<Spanned<RawTls>>,
     pub tls_handshake_timeout_ms: Option<Spanned<i64>>,
     pub idle_timeout_ms: Option<Spanned<i64>>,
+    pub drain_timeout_ms: Option<Spanned<i64>>,
     pub merge_slashes: Option<bool>,
     pub path_semicolons: Option<Spanned<String>>,
     /// CIDRs (`10.0.0.0/8`) or single addresses whose forwarding headers are believed.
@@ -67,6 +68,8 @@ pub struct RawRuntime {
     pub cache_dir: Option<Spanned<String>>,
     pub epoch_tick_ms: Option<Spanned<i64>>,
     pub max_instances: Option<Spanned<i64>>,
+    /// Deployed configs kept for rollback.
+    pub history: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
