@@ -393,7 +393,8 @@ impl Deployer {
             millis: 0,
             notes,
         };
-        self.shared.store(Arc::new(gateway));
+        let old = self.shared.swap(Arc::new(gateway));
+        runtime().spawn(retire(old));
         current.services = services;
         if let Some(fresh) = proxy {
             let addr = fresh.first().and_then(|l| l.local_addr().ok());
@@ -463,3 +464,29 @@ fn record_loaded(hash: &str) {
         .unwrap_or(Duration::ZERO);
     metrics::gauge!("wicket_config_loaded_timestamp_seconds").set(now.as_secs_f64());
 }
+
+/// Drop a replaced gateway once the last request holding it has ended: here, on the deploy
+/// runtime, not on the worker that happens to finish that request (tearing down an engine and
+/// its instance pools takes a while); then hand the memory it freed back to the system, so
+/// that RSS follows the live configs rather than the most ever held.
+async fn retire(old: Arc<Gateway>) {
+    let mut wait = Duration::from_millis(10);
+    // After the swap no one can take a new reference: once ours is the only one, it stays so.
+    while Arc::strong_count(&old) > 1 {
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(1));
+    }
+    drop(old);
+    release_free_memory();
+}
+
+#[cfg(target_env = "gnu")]
+fn release_free_memory() {
+    // SAFETY: malloc_trim has no preconditions; it only returns free pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(target_env = "gnu"))]
+fn release_free_memory() {}
