@@ -3,8 +3,8 @@
 //! Whoever reaches this listener may change the running config: bind it to loopback or a
 //! management network only.
 
-use bytes::Bytes;
 use crate::deploy::{Deployer, Outcome, Refused};
+use bytes::Bytes;
 use http::{header, Method, Response, StatusCode};
 use http_body_util::Full;
 use hyper::service::service_fn;

@@ -182,7 +182,10 @@ async fn reloads_under_load_lose_no_request_and_refuse_bad_configs() {
             );
             // Every problem line starts with FILE:LINE:COL.
             for p in &problems {
-                let rest = p.split("gateway.toml:").nth(1).unwrap_or_else(|| panic!("{p}"));
+                let rest = p
+                    .split("gateway.toml:")
+                    .nth(1)
+                    .unwrap_or_else(|| panic!("{p}"));
                 let mut parts = rest.splitn(3, ':');
                 let line: usize = parts.next().unwrap().parse().unwrap();
                 let col: usize = parts.next().unwrap().parse().unwrap();
@@ -355,7 +358,11 @@ async fn sigterm_gives_up_after_the_drain_timeout() {
     gw.signal("TERM");
     let status = gw.wait_exit(Duration::from_secs(10)).expect("wicket exits");
     assert!(status.success(), "{status:?}");
-    assert!(sent.elapsed() < Duration::from_secs(5), "{:?}", sent.elapsed());
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        sent.elapsed()
+    );
     let cut = stuck.await.unwrap();
     assert!(cut.is_ok(), "the stuck request was cut: {cut:?}");
 }
@@ -424,12 +431,18 @@ fn free_port() -> u16 {
 async fn a_new_listen_address_is_bound_before_the_old_closes_and_rollback_returns() {
     let upstream = Upstream::start();
     let on = |port: u16, name: &str| {
-        side(name, &upstream, "").replace("127.0.0.1:0\"\nadmin", &format!("127.0.0.1:{port}\"\nadmin"))
+        side(name, &upstream, "").replace(
+            "127.0.0.1:0\"\nadmin",
+            &format!("127.0.0.1:{port}\"\nadmin"),
+        )
     };
     let (p1, p2) = (free_port(), free_port());
     let gw = Gateway::start(&on(p1, "a"));
     let at = |port: u16| format!("http://127.0.0.1:{port}/api/x");
-    assert_eq!(client().get(at(p1)).send().await.unwrap().headers()["x-config"], "a");
+    assert_eq!(
+        client().get(at(p1)).send().await.unwrap().headers()["x-config"],
+        "a"
+    );
 
     // A port already taken refuses the config; the old one serves on.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -437,20 +450,41 @@ async fn a_new_listen_address_is_bound_before_the_old_closes_and_rollback_return
     std::fs::write(gw.config_path(), on(taken_port, "b")).unwrap();
     let (status, body) = reload(&gw).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["problems"][0].as_str().unwrap().contains("server.listen"), "{body}");
-    assert_eq!(client().get(at(p1)).send().await.unwrap().headers()["x-config"], "a");
+    assert!(
+        body["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("server.listen"),
+        "{body}"
+    );
+    assert_eq!(
+        client().get(at(p1)).send().await.unwrap().headers()["x-config"],
+        "a"
+    );
     drop(taken);
 
     std::fs::write(gw.config_path(), on(p2, "b")).unwrap();
     let (status, body) = reload(&gw).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(client().get(at(p2)).send().await.unwrap().headers()["x-config"], "b");
-    assert!(client().get(at(p1)).send().await.is_err(), "the old port is closed");
+    assert_eq!(
+        client().get(at(p2)).send().await.unwrap().headers()["x-config"],
+        "b"
+    );
+    assert!(
+        client().get(at(p1)).send().await.is_err(),
+        "the old port is closed"
+    );
 
     let (status, body) = admin_post(&gw, "/admin/rollback").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(client().get(at(p1)).send().await.unwrap().headers()["x-config"], "a");
-    assert!(client().get(at(p2)).send().await.is_err(), "rolled back off the new port");
+    assert_eq!(
+        client().get(at(p1)).send().await.unwrap().headers()["x-config"],
+        "a"
+    );
+    assert!(
+        client().get(at(p2)).send().await.is_err(),
+        "rolled back off the new port"
+    );
     // Nothing older to go back to.
     let (status, _) = admin_post(&gw, "/admin/rollback").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -487,8 +521,10 @@ async fn watch_reloads_when_the_config_or_a_file_it_reads_changes() {
     wait_for(&gw, "from-file-2").await;
     // A broken file is refused and logged; the running config keeps serving.
     gw.write_file("response.json", b"{ not json");
-    assert!(gw.wait_for_log(Duration::from_secs(20), |l| l.contains("response.json")
-        && l.contains("not valid JSON")));
+    assert!(
+        gw.wait_for_log(Duration::from_secs(20), |l| l.contains("response.json")
+            && l.contains("not valid JSON"))
+    );
     assert_eq!(said(&gw).await, "from-file-2");
 }
 

@@ -119,9 +119,10 @@ pub fn services(
 ) -> Result<Arc<Services>, Refused> {
     let state = match previous {
         Some((s, old)) if old.state == config.state => s.state.clone(),
-        _ => Arc::new(State::new(&config.state).map_err(|e| {
-            Refused::one(format!("{}: state: {e}", config.source.display()))
-        })?),
+        _ => Arc::new(
+            State::new(&config.state)
+                .map_err(|e| Refused::one(format!("{}: state: {e}", config.source.display())))?,
+        ),
     };
     let client = match previous {
         Some((s, old)) if old.server.max_body_bytes == config.server.max_body_bytes => {
@@ -369,7 +370,10 @@ impl Deployer {
         let listen = server.listen;
         let proxy = if listen != current.proxy.configured {
             let fresh = bind_workers(listen, current.proxy.rebind.len()).map_err(|e| {
-                Refused::one(format!("{}: server.listen: cannot bind {listen}: {e}", next.config.source.display()))
+                Refused::one(format!(
+                    "{}: server.listen: cannot bind {listen}: {e}",
+                    next.config.source.display()
+                ))
             })?;
             Some(fresh)
         } else {

@@ -33,7 +33,10 @@ fn signature(paths: &[PathBuf]) -> Signature {
 pub async fn watch(deployer: Arc<Deployer>) {
     let mut paths = deployer.watched();
     let mut seen = signature(&paths);
-    tracing::info!(files = paths.len(), "watching the config and the files it reads");
+    tracing::info!(
+        files = paths.len(),
+        "watching the config and the files it reads"
+    );
     loop {
         tokio::time::sleep(POLL).await;
         let now = signature(&paths);
@@ -49,7 +52,10 @@ pub async fn watch(deployer: Arc<Deployer>) {
             }
             settled = again;
         }
-        tracing::info!(trigger = "watch", "a watched file changed; reloading the config");
+        tracing::info!(
+            trigger = "watch",
+            "a watched file changed; reloading the config"
+        );
         let _ = deployer.reload().await;
         // A refused config leaves the old one's files watched: the next edit tries again. A
         // file changed while the reload ran is still seen as a change.

@@ -195,7 +195,17 @@ fn spawn_connection(
             ..
         } = &*settings;
         let result = match tls {
-            None => serve_one(builder, stream, service, &activity, *deadlines, &mut stopping).await,
+            None => {
+                serve_one(
+                    builder,
+                    stream,
+                    service,
+                    &activity,
+                    *deadlines,
+                    &mut stopping,
+                )
+                .await
+            }
             Some(acceptor) => {
                 match tokio::time::timeout(*handshake_timeout, acceptor.accept(stream)).await {
                     Ok(Ok(s)) => {
