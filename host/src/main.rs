@@ -139,10 +139,57 @@ fn check(path: PathBuf) -> ExitCode {
                 config.routes.len(),
                 config.plugins.len()
             );
+            print!("{}", stage_table(&config));
             ExitCode::SUCCESS
         }
         None => ExitCode::FAILURE,
     }
+}
+
+/// What each stage serves, one line per route, with where its canary goes: the routes two
+/// stages would both answer are easy to spot.
+fn stage_table(config: &GatewayConfig) -> String {
+    let mut out = String::new();
+    for stage in &config.stages {
+        let at = match (&stage.host, &stage.base_path) {
+            (Some(h), Some(b)) => format!("{h}{b}"),
+            (Some(h), None) => h.clone(),
+            (None, Some(b)) => b.clone(),
+            (None, None) => "/".to_string(),
+        };
+        out.push_str(&format!("stage {} ({at}):\n", stage.name));
+        for route in config
+            .routes
+            .iter()
+            .filter(|r| r.stage.as_ref() == Some(&stage.name))
+        {
+            let methods = match &route.methods {
+                Some(ms) => ms
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                None => "ANY".to_string(),
+            };
+            let canary = route.canary.as_ref().map(|c| {
+                let to = &config.routes[c.route];
+                format!(
+                    " (canary {}% -> stage {} route {:?})",
+                    f64::from(c.basis_points) / 100.0,
+                    to.stage.as_deref().unwrap_or("-"),
+                    to.name
+                )
+            });
+            out.push_str(&format!(
+                "  {methods} {}{} -> route {:?}{}\n",
+                route.host.as_deref().unwrap_or(""),
+                route.path.as_str(),
+                route.name,
+                canary.unwrap_or_default()
+            ));
+        }
+    }
+    out
 }
 
 fn run(path: PathBuf, watch: bool) -> ExitCode {

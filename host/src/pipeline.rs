@@ -58,6 +58,7 @@ where
     let (route, outcome) = match found {
         Err(e) => (None, Err(e)),
         Ok((Match::Found { route, params }, inbound)) => {
+            let route = route.choose(req.headers());
             let timeout = gw.config.server.request_timeout;
             let run = run_route(gw, route, params, req, peer, inbound, &request_id);
             match tokio::time::timeout(timeout, run).await {
@@ -94,6 +95,7 @@ where
             method = %method,
             path,
             route = route_name.unwrap_or("-"),
+            stage = route.and_then(|r| r.stage.as_deref()),
             status = response.status.as_u16(),
             micros = elapsed.as_micros() as u64,
         );

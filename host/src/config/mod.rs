@@ -4,6 +4,7 @@
 
 mod capability;
 mod raw;
+mod stages;
 
 pub use capability::Capability;
 
@@ -31,6 +32,8 @@ pub struct GatewayConfig {
     /// Plugin instances, in name order; routes refer to them by index.
     pub plugins: Vec<PluginSpec>,
     pub routes: Vec<RouteSpec>,
+    /// `[stages.*]`, in name order; empty when the config has none.
+    pub stages: Vec<StageSpec>,
     /// Every file the config reads besides itself (plugin components, `config_files`, TLS
     /// certificate and key): what `wicket run --watch` watches, and what the config's hash
     /// covers.
@@ -161,11 +164,42 @@ pub struct PluginSpec {
     /// The keys of its `config` table (and `config_files`), each with where it is written, for
     /// checking them against the keys the plugin declares.
     pub config_keys: Vec<(String, Location)>,
+    /// Its config uses `${stage.*}`: only its copies per stage (`NAME@STAGE`) are loaded.
+    pub per_stage: bool,
+}
+
+/// A stage: a deployment of the routes under a base path or host, with its own variables.
+#[derive(Debug, Clone)]
+pub struct StageSpec {
+    pub name: String,
+    pub base_path: Option<String>,
+    pub host: Option<String>,
+    /// `${stage.NAME}` in a plugin's config becomes the value here.
+    pub variables: std::collections::BTreeMap<String, String>,
+    pub location: Location,
+}
+
+/// Part of a stage's traffic served by another stage's route for the same requests.
+#[derive(Debug, Clone)]
+pub struct RouteCanary {
+    /// Share of requests in hundredths of a percent (0..=10000).
+    pub basis_points: u32,
+    /// A caller (by this header's value) always lands on the same side.
+    pub sticky: Option<http::HeaderName>,
+    /// Index in `GatewayConfig::routes` of the route that serves the canary side.
+    pub route: usize,
 }
 
 #[derive(Debug, Clone)]
 pub struct RouteSpec {
     pub name: String,
+    /// The stage this copy of the route serves (`None` in a config without stages).
+    pub stage: Option<String>,
+    /// Stages named by the route's `stages` (all when empty), as written.
+    pub stage_names: Vec<(String, Location)>,
+    pub canary: Option<RouteCanary>,
+    /// The path's shape as written, before a stage's base path: what a canary matches on.
+    pub relative_shape: String,
     /// `None` accepts any method.
     pub methods: Option<Vec<Method>>,
     pub host: Option<String>,
@@ -372,6 +406,8 @@ impl Validator<'_> {
                 routes.push(route);
             }
         }
+        let mut plugins = plugins;
+        let (stages, routes) = self.stages(raw.stages, &mut plugins, routes, server.path_rules);
         self.overlapping_routes(&routes);
         GatewayConfig {
             source: self.file.file.clone(),
@@ -380,6 +416,7 @@ impl Validator<'_> {
             runtime,
             plugins,
             routes,
+            stages,
             inputs: std::mem::take(&mut self.inputs),
         }
     }
@@ -789,6 +826,7 @@ impl Validator<'_> {
             config_location,
             source_location,
             config_keys,
+            per_stage: false,
         })
     }
 
@@ -867,6 +905,7 @@ impl Validator<'_> {
             .name
             .map(Spanned::into_inner)
             .unwrap_or_else(|| raw.path.get_ref().clone());
+        let relative_shape = path.as_ref().map(PathTemplate::shape).unwrap_or_default();
         Some(RouteSpec {
             name,
             methods,
@@ -875,6 +914,15 @@ impl Validator<'_> {
             plugins: chain,
             integration: integration?,
             websocket: raw.websocket,
+            stage: None,
+            stage_names: raw
+                .stages
+                .iter()
+                .flatten()
+                .map(|s| (s.get_ref().clone(), self.file.locate(&s.span())))
+                .collect(),
+            canary: None,
+            relative_shape,
             index: i,
             location,
         })
@@ -894,16 +942,23 @@ impl Validator<'_> {
                 let Some(method) = common_method(&other.methods, &route.methods) else {
                     continue;
                 };
+                let stage = |r: &RouteSpec| {
+                    r.stage
+                        .as_deref()
+                        .map(|s| format!(" (stage {s:?})"))
+                        .unwrap_or_default()
+                };
                 let msg = format!(
-                    "matches the same requests ({method} {}{}) as routes[{}] at {}; one of them can never be chosen",
+                    "matches the same requests ({method} {}{}) as routes[{}]{} at {}; one of them can never be chosen",
                     route.host.as_deref().map(|h| format!("{h} ")).unwrap_or_default(),
                     route.path.as_str(),
                     other.index,
+                    stage(other),
                     other.location,
                 );
                 self.issues.push(ConfigIssue {
                     location: route.location.clone(),
-                    key: format!("routes[{}]", route.index),
+                    key: format!("routes[{}]{}", route.index, stage(route)),
                     message: msg,
                 });
             }

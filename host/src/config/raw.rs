@@ -18,6 +18,28 @@ pub struct RawConfig {
     pub plugins: BTreeMap<String, Spanned<RawPlugin>>,
     #[serde(default)]
     pub routes: Vec<Spanned<RawRoute>>,
+    #[serde(default)]
+    pub stages: BTreeMap<String, Spanned<RawStage>>,
+}
+
+/// `[stages.NAME]`: where a stage is served and the values its plugins' configs may use.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStage {
+    pub base_path: Option<Spanned<String>>,
+    pub host: Option<Spanned<String>>,
+    #[serde(default)]
+    pub variables: BTreeMap<String, Spanned<String>>,
+    pub canary: Option<Spanned<RawCanary>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCanary {
+    pub percent: Spanned<f64>,
+    pub stage: Spanned<String>,
+    /// `header:NAME`: a caller keeps its side, by a hash of that header.
+    pub sticky: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,4 +128,6 @@ pub struct RawRoute {
     /// Upgrade requests become WebSocket connections to the integration's upstream.
     #[serde(default)]
     pub websocket: bool,
+    /// The stages the route is deployed to; all of them when absent.
+    pub stages: Option<Vec<Spanned<String>>>,
 }
