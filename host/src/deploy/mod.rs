@@ -67,7 +67,7 @@ pub struct ProxyListeners {
     /// The address the config asked for (port 0 included), to tell a change from none.
     pub configured: SocketAddr,
     /// Where each worker takes a replacement listener.
-    pub rebind: Vec<mpsc::UnboundedSender<std::net::TcpListener>>,
+    pub rebind: Vec<mpsc::UnboundedSender<crate::server::Rebind>>,
 }
 
 /// The admin listener's serving task, to stop when the address changes.
@@ -229,13 +229,14 @@ impl Deployer {
             current.admin = admin;
             current.history.push_back(Deployed { config, hash });
         }
+        // Registered before `start` returns: from then on a SIGHUP reloads instead of ending
+        // the process (its default action).
+        let mut hangups = {
+            let _runtime = runtime().enter();
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?
+        };
         let on_hangup = deployer.clone();
         runtime().spawn(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-                tracing::warn!("cannot listen for SIGHUP; reload with POST /admin/reload");
-                return;
-            };
             while hangups.recv().await.is_some() {
                 tracing::info!(trigger = "SIGHUP", "reloading the config");
                 let _ = on_hangup.reload().await;
@@ -402,8 +403,16 @@ impl Deployer {
         current.services = services;
         if let Some(fresh) = proxy {
             let addr = fresh.first().and_then(|l| l.local_addr().ok());
+            let mut switched = Vec::new();
             for (worker, listener) in current.proxy.rebind.iter().zip(fresh) {
-                let _ = worker.send(listener);
+                let (done, acked) = tokio::sync::oneshot::channel();
+                if worker.send((listener, done)).is_ok() {
+                    switched.push(acked);
+                }
+            }
+            // Answer once every worker serves the new address and has closed the old one.
+            for acked in switched {
+                let _ = tokio::time::timeout(Duration::from_secs(5), acked).await;
             }
             current.proxy.configured = listen;
             if let Some(addr) = addr {

@@ -30,6 +30,10 @@ const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 /// The gateway currently serving; swapped whole when the config changes.
 pub type Shared = Arc<ArcSwap<Gateway>>;
 
+/// A worker's new listener (the listen address changed), and where it says it has closed
+/// the old one.
+pub type Rebind = (std::net::TcpListener, tokio::sync::oneshot::Sender<()>);
+
 /// How connections are served under one config: made once per config a worker sees, not per
 /// connection.
 struct ConnSettings {
@@ -91,7 +95,7 @@ impl ConnSettings {
 pub async fn serve(
     listener: TcpListener,
     gateway: Shared,
-    mut rebind: mpsc::UnboundedReceiver<std::net::TcpListener>,
+    mut rebind: mpsc::UnboundedReceiver<Rebind>,
     shutdown: impl std::future::Future<Output = ()>,
     workers: usize,
 ) {
@@ -123,7 +127,7 @@ pub async fn serve(
                     continue;
                 }
             },
-            Some(next) = rebind.recv() => {
+            Some((next, done)) = rebind.recv() => {
                 match TcpListener::from_std(next) {
                     Ok(next) => {
                         let old = std::mem::replace(&mut listener, next);
@@ -139,6 +143,7 @@ pub async fn serve(
                     }
                     Err(e) => tracing::error!("cannot use the new listener: {e}"),
                 }
+                let _ = done.send(());
                 continue;
             }
             () = &mut shutdown => break,
