@@ -234,14 +234,7 @@ async fn reloads_under_load_lose_no_request_and_refuse_bad_configs() {
     assert!(sa > 50 && sb > 50, "both configs served: a {sa}, b {sb}");
 
     // The metrics count both outcomes and carry the running config's hash and time.
-    let metrics = client()
-        .get(gw.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.metrics().await;
     assert!(
         metrics.contains("wicket_config_reloads_total{result=\"ok\"} 50"),
         "{metrics}"

@@ -81,14 +81,7 @@ async fn two_stages_serve_different_chains_and_variables_for_the_same_path() {
     let resp = client().get(gw.url("/pets/7")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 
-    let metrics = client()
-        .get(gw.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.metrics().await;
     assert!(
         metrics.contains(r#"wicket_requests_total{route="pets-v1",stage="prod",class="2xx"} 1"#),
         "{metrics}"
@@ -135,14 +128,7 @@ async fn a_ten_percent_canary_lands_within_three_points_and_sticks_per_caller() 
     assert!((0.07..=0.13).contains(&share), "canary share {share}");
 
     // The canary side's metrics carry its own stage.
-    let metrics = client()
-        .get(gw.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.metrics().await;
     assert!(
         metrics.contains(&format!(
             r#"wicket_requests_total{{route="pets-v2",stage="beta",class="2xx"}} {canary}"#
@@ -217,4 +203,27 @@ fn check_lists_each_stage_and_names_stages_in_its_errors() {
     let (ok, out, _) = check("stages.toml", &twice);
     assert!(!ok);
     assert!(out.contains("(stage \"prod\")"), "{out}");
+}
+
+#[tokio::test]
+async fn a_stages_own_filters_run_first_on_each_of_its_routes() {
+    let upstream = Upstream::start();
+    let text = config(&upstream, "").replace(
+        "[stages.beta]\nbase_path = \"/beta\"",
+        "[stages.beta]\nbase_path = \"/beta\"\nplugins = [\"throttle\"]",
+    ) + r#"
+[plugins.throttle]
+builtin = "quota"
+config = { by = "client_ip", rate = 0.001, burst = 2 }
+"#;
+    let gw = Gateway::start(&text);
+    for _ in 0..2 {
+        get(&gw, "/beta/pets/1", None).await;
+    }
+    let over = client().get(gw.url("/beta/pets/1")).send().await.unwrap();
+    assert_eq!(over.status(), StatusCode::TOO_MANY_REQUESTS);
+    // prod has no such default.
+    for _ in 0..4 {
+        get(&gw, "/prod/pets/1", None).await;
+    }
 }

@@ -142,6 +142,18 @@ impl Gateway {
         )
     }
 
+    /// The admin listener's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        client()
+            .get(self.admin_url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Log lines so far (JSON, one per line).
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap().clone()

@@ -341,3 +341,38 @@ impl Host for HostState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pools_here() -> usize {
+        POOLS.with(|p| p.borrow().len())
+    }
+
+    #[test]
+    fn a_replaced_clients_pools_are_dropped_not_kept_per_thread() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _inside = runtime.enter();
+        let first = Client::new(1024);
+        first.pool();
+        first.clone().pool();
+        assert_eq!(
+            pools_here(),
+            1,
+            "one pool per client, however often it is used"
+        );
+        // Each reload that makes a new client: the old one's pool goes with it.
+        for _ in 0..50 {
+            let next = Client::new(1024);
+            next.pool();
+        }
+        assert_eq!(pools_here(), 2, "the live client's and the last one made");
+        drop(first);
+        Client::new(1024).pool();
+        assert_eq!(pools_here(), 1);
+    }
+}

@@ -176,6 +176,9 @@ pub struct StageSpec {
     pub host: Option<String>,
     /// `${stage.NAME}` in a plugin's config becomes the value here.
     pub variables: std::collections::BTreeMap<String, String>,
+    /// Filters (indices into `GatewayConfig::plugins`) every route of the stage runs before
+    /// its own: the stage's defaults, such as its throttling.
+    pub plugins: Vec<(usize, Location)>,
     pub location: Location,
 }
 

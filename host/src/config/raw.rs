@@ -30,6 +30,9 @@ pub struct RawStage {
     pub host: Option<Spanned<String>>,
     #[serde(default)]
     pub variables: BTreeMap<String, Spanned<String>>,
+    /// Filters every route of the stage runs first (its throttling, say).
+    #[serde(default)]
+    pub plugins: Vec<Spanned<String>>,
     pub canary: Option<Spanned<RawCanary>>,
 }
 

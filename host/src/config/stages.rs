@@ -38,7 +38,7 @@ impl Validator<'_> {
         let mut stages = Vec::new();
         let mut canaries = Vec::new();
         for (name, stage) in raw {
-            if let Some((spec, canary)) = self.stage(name, stage) {
+            if let Some((spec, canary)) = self.stage(name, stage, plugins) {
                 stages.push(spec);
                 canaries.extend(canary);
             }
@@ -65,6 +65,7 @@ impl Validator<'_> {
             }
             return (stages, routes);
         }
+        let originals = plugins.len();
         let mut copies: HashMap<(usize, usize), usize> = HashMap::new();
         let mut expanded = Vec::new();
         for route in &routes {
@@ -90,8 +91,8 @@ impl Validator<'_> {
                 }
             }
         }
-        for p in plugins.iter_mut() {
-            p.per_stage = p.config_json.contains(MARK) && !p.name.contains('@');
+        for p in &mut plugins[..originals] {
+            p.per_stage = p.config_json.contains(MARK);
         }
         for c in canaries {
             self.link_canary(&c, &mut expanded);
@@ -103,6 +104,7 @@ impl Validator<'_> {
         &mut self,
         name: String,
         raw: Spanned<RawStage>,
+        plugins: &[PluginSpec],
     ) -> Option<(StageSpec, Option<CanaryDraft>)> {
         let location = self.file.locate(&raw.span());
         let raw = raw.into_inner();
@@ -135,6 +137,16 @@ impl Validator<'_> {
                     None
                 }
             });
+        let mut filters = Vec::new();
+        for (j, p) in raw.plugins.iter().enumerate() {
+            match plugins.iter().position(|spec| &spec.name == p.get_ref()) {
+                Some(i) => filters.push((i, self.file.locate(&p.span()))),
+                None => {
+                    let msg = format!("plugin {:?} is not defined in [plugins]", p.get_ref());
+                    self.issue(&p.span(), format!("{key}.plugins[{j}]"), msg);
+                }
+            }
+        }
         let variables = raw
             .variables
             .into_iter()
@@ -179,6 +191,7 @@ impl Validator<'_> {
                 base_path,
                 host,
                 variables,
+                plugins: filters,
                 location,
             },
             canary,
@@ -228,6 +241,14 @@ impl Validator<'_> {
             }
             copy.host = Some(host.clone());
         }
+        // The stage's own filters run first, unless the route lists them itself.
+        let first: Vec<_> = stage
+            .plugins
+            .iter()
+            .filter(|(i, _)| !route.plugins.iter().any(|(j, _)| j == i))
+            .cloned()
+            .collect();
+        copy.plugins.splice(0..0, first);
         for (i, _) in copy.plugins.iter_mut() {
             *i = self.plugin_for(*i, stage, s, plugins, copies);
         }
