@@ -29,14 +29,20 @@ fn signature(paths: &[PathBuf]) -> Signature {
         .collect()
 }
 
-/// Watch until the process ends; each change is reloaded (and reported) by `deployer`.
-pub async fn watch(deployer: Arc<Deployer>) {
-    let mut paths = deployer.watched();
-    let mut seen = signature(&paths);
+/// Watch until the process ends; each change is reloaded (and reported) by `deployer`. The
+/// files are looked at once now, before the returned future first runs, so a change made
+/// right after start-up is not taken for the starting state.
+pub fn watch(deployer: Arc<Deployer>) -> impl std::future::Future<Output = ()> {
+    let paths = deployer.watched();
+    let seen = signature(&paths);
     tracing::info!(
         files = paths.len(),
         "watching the config and the files it reads"
     );
+    poll(deployer, paths, seen)
+}
+
+async fn poll(deployer: Arc<Deployer>, mut paths: Vec<PathBuf>, mut seen: Signature) {
     loop {
         tokio::time::sleep(POLL).await;
         let now = signature(&paths);
