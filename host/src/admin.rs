@@ -1,12 +1,17 @@
-//! The admin listener, kept apart from client traffic: `/healthz` and Prometheus `/metrics`.
+//! The admin listener, kept apart from client traffic: `/healthz`, Prometheus `/metrics`, and
+//! the deploy actions `POST /admin/reload`, `POST /admin/rollback`, `GET /admin/config`.
+//! Whoever reaches this listener may change the running config: bind it to loopback or a
+//! management network only.
 
+use crate::deploy::{Deployer, Outcome, Refused};
 use bytes::Bytes;
-use http::{header, Response, StatusCode};
+use http::{header, Method, Response, StatusCode};
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::convert::Infallible;
+use std::sync::Weak;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -20,6 +25,7 @@ const BUCKETS: &[f64] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Counter,
+    Gauge,
     Histogram,
 }
 
@@ -44,6 +50,21 @@ const HOST_FAMILIES: &[(&str, Kind, &str)] = &[
         "Time in the route's integration (the upstream call or the answering plugin), by route.",
     ),
     (
+        "wicket_config_reloads_total",
+        Kind::Counter,
+        "Config reloads and rollbacks, by result (ok: deployed; error: refused, the running config kept).",
+    ),
+    (
+        "wicket_config_hash",
+        Kind::Gauge,
+        "The first 48 bits of the running config's SHA-256 (config file and the files it reads), as a number.",
+    ),
+    (
+        "wicket_config_loaded_timestamp_seconds",
+        Kind::Gauge,
+        "When the running config was deployed, in seconds since the Unix epoch.",
+    ),
+    (
         "wicket_plugin_seconds",
         Kind::Histogram,
         "Time in one plugin call, by plugin and phase (on_request, on_response, handle).",
@@ -64,6 +85,7 @@ fn describe_metrics() {
     for &(name, kind, help) in HOST_FAMILIES {
         match kind {
             Kind::Counter => metrics::describe_counter!(name, help),
+            Kind::Gauge => metrics::describe_gauge!(name, help),
             Kind::Histogram => metrics::describe_histogram!(name, help),
         }
     }
@@ -86,30 +108,53 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
     Ok(handle)
 }
 
-pub async fn serve(listener: TcpListener, metrics: PrometheusHandle) {
+pub async fn serve(listener: TcpListener, metrics: PrometheusHandle, deployer: Weak<Deployer>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let metrics = metrics.clone();
+        let deployer = deployer.clone();
         let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
             let metrics = metrics.clone();
+            let deployer = deployer.upgrade();
             async move {
-                let resp = match req.uri().path() {
-                    "/healthz" => text(
-                        StatusCode::OK,
-                        "application/json",
-                        "{\"status\":\"ok\"}".into(),
-                    ),
-                    "/metrics" => text(
+                let resp = match (req.method(), req.uri().path()) {
+                    (_, "/healthz") => json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
+                    (_, "/metrics") => text(
                         StatusCode::OK,
                         "text/plain; version=0.0.4; charset=utf-8",
                         render(&metrics),
                     ),
-                    _ => text(
+                    (&Method::POST, "/admin/reload") => match deployer {
+                        Some(d) => deployed(d.reload().await),
+                        None => gone(),
+                    },
+                    (&Method::POST, "/admin/rollback") => match deployer {
+                        Some(d) => deployed(d.rollback().await),
+                        None => gone(),
+                    },
+                    (&Method::GET, "/admin/config") => match deployer {
+                        Some(d) => {
+                            let history = d.history().await;
+                            json(
+                                StatusCode::OK,
+                                &serde_json::json!({
+                                    "hash": history.last(),
+                                    "history": history,
+                                }),
+                            )
+                        }
+                        None => gone(),
+                    },
+                    (_, "/admin/reload" | "/admin/rollback" | "/admin/config") => json(
+                        StatusCode::METHOD_NOT_ALLOWED,
+                        &serde_json::json!({"message": "Method Not Allowed"}),
+                    ),
+                    _ => json(
                         StatusCode::NOT_FOUND,
-                        "application/json",
-                        "{\"message\":\"Not Found\"}".into(),
+                        &serde_json::json!({"message": "Not Found"}),
                     ),
                 };
                 Ok::<_, Infallible>(resp)
@@ -152,6 +197,35 @@ fn with_help_lines(text: &str) -> String {
     out
 }
 
+/// The answer to a reload or rollback: 200 with what was deployed, or 400 with every problem.
+fn deployed(result: Result<Outcome, Refused>) -> Response<Full<Bytes>> {
+    match result {
+        Ok(outcome) => json(
+            StatusCode::OK,
+            &serde_json::json!({"status": "deployed", "deployed": outcome}),
+        ),
+        Err(refused) => json(
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({
+                "message": "config refused; the running config keeps serving",
+                "problems": refused.problems,
+            }),
+        ),
+    }
+}
+
+/// The process is shutting down.
+fn gone() -> Response<Full<Bytes>> {
+    json(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &serde_json::json!({"message": "shutting down"}),
+    )
+}
+
+fn json(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
+    text(status, "application/json", body.to_string())
+}
+
 fn text(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
@@ -172,6 +246,7 @@ mod tests {
             assert!(name.starts_with("wicket_"), "{name}");
             match kind {
                 Kind::Counter => assert!(name.ends_with("_total"), "{name}"),
+                Kind::Gauge => assert!(!name.ends_with("_total"), "{name}"),
                 Kind::Histogram => assert!(
                     name.ends_with("_seconds") || name.ends_with("_bytes"),
                     "{name}"

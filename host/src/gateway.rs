@@ -19,18 +19,24 @@ pub struct RouteMetrics {
 }
 
 impl RouteMetrics {
-    pub fn new(route: &str) -> RouteMetrics {
-        let requests = |class: &'static str| metrics::counter!("wicket_requests_total", "route" => route.to_string(), "class" => class);
+    /// Handles labelled with the route and, in a config with stages, the stage it serves.
+    pub fn new(route: &str, stage: Option<&str>) -> RouteMetrics {
+        let mut labels = vec![metrics::Label::new("route", route.to_string())];
+        if let Some(stage) = stage {
+            labels.push(metrics::Label::new("stage", stage.to_string()));
+        }
+        let requests = |class: &'static str| {
+            let mut l = labels.clone();
+            l.push(metrics::Label::new("class", class));
+            metrics::counter!("wicket_requests_total", l)
+        };
         RouteMetrics {
             requests_2xx: requests("2xx"),
             requests_3xx: requests("3xx"),
             requests_4xx: requests("4xx"),
             requests_5xx: requests("5xx"),
-            seconds: metrics::histogram!("wicket_request_seconds", "route" => route.to_string()),
-            integration_seconds: metrics::histogram!(
-                "wicket_integration_seconds",
-                "route" => route.to_string()
-            ),
+            seconds: metrics::histogram!("wicket_request_seconds", labels.clone()),
+            integration_seconds: metrics::histogram!("wicket_integration_seconds", labels),
         }
     }
 
@@ -46,6 +52,10 @@ impl RouteMetrics {
 
 pub struct Route {
     pub name: Arc<str>,
+    /// The stage this route serves, in a config with `[stages]`.
+    pub stage: Option<Arc<str>>,
+    /// Part of this route's requests go to another stage's route.
+    pub canary: Option<Canary>,
     /// Filters in the order their `on-request` runs.
     pub chain: Vec<Arc<Plugin>>,
     pub integration: Arc<Plugin>,
@@ -59,6 +69,73 @@ pub struct Route {
     pub metrics: RouteMetrics,
 }
 
+/// A canary: `basis_points` of 10,000 requests are served by `route` instead.
+pub struct Canary {
+    pub basis_points: u32,
+    /// Callers are kept on one side by a hash of this header (per request when absent, or
+    /// when the request lacks the header).
+    pub sticky: Option<http::HeaderName>,
+    pub route: Arc<Route>,
+}
+
+impl Route {
+    /// The route that serves this request: this one, or its canary.
+    pub fn choose(&self, headers: &http::HeaderMap) -> &Route {
+        let Some(canary) = &self.canary else {
+            return self;
+        };
+        let key = canary
+            .sticky
+            .as_ref()
+            .and_then(|h| headers.get(h))
+            .map(|v| stable_hash(v.as_bytes()))
+            .unwrap_or_else(random);
+        if key % 10_000 < u64::from(canary.basis_points) {
+            &canary.route
+        } else {
+            self
+        }
+    }
+}
+
+/// FNV-1a, then a 64-bit finalizer: the same caller lands on the same side in every process
+/// and after every reload, as long as the percentage holds.
+fn stable_hash(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    mix(h)
+}
+
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// A per-thread SplitMix64 stream seeded from the clock and the thread: a canary draw needs
+/// no cryptographic randomness, and no lock.
+fn random() -> u64 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
+            let here = &t as *const u64 as u64;
+            mix(t ^ here.rotate_left(32))
+        });
+    }
+    STATE.with(|s| {
+        let next = s.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        s.set(next);
+        mix(next)
+    })
+}
+
 pub struct Gateway {
     pub config: GatewayConfig,
     pub router: Router<Route>,
@@ -69,6 +146,9 @@ pub struct Gateway {
     pub services: Arc<Services>,
     /// `[portal]`: the developer portal and `/openapi.json`, answered before routing.
     pub portal: Option<crate::portal::Portal>,
+    /// The listener's TLS (`[server.tls]`), read with the rest of the config so that a reload
+    /// also picks up a renewed certificate.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
     // Dropped last: the plugins' instances belong to its engine.
     _runtime: Runtime,
 }
@@ -93,16 +173,41 @@ impl Gateway {
         let (plugins, mut errors) = load_plugins(&runtime, &config).await;
         let mut router = Router::default();
         for route in &config.routes {
+            let canary = route.canary.as_ref().and_then(|c| {
+                let target = wire(&config.routes[c.route], &plugins).ok()?;
+                Some(Canary {
+                    basis_points: c.basis_points,
+                    sticky: c.sticky.clone(),
+                    route: Arc::new(target),
+                })
+            });
             match wire(route, &plugins) {
-                Ok(r) => router.add(
-                    route.methods.clone(),
-                    route.host.clone(),
-                    route.path.clone(),
-                    r,
-                ),
+                Ok(mut r) => {
+                    r.canary = canary;
+                    router.add(
+                        route.methods.clone(),
+                        route.host.clone(),
+                        route.path.clone(),
+                        r,
+                    )
+                }
                 Err(mut e) => errors.append(&mut e),
             }
         }
+        let tls = match &config.server.tls {
+            Some(t) => match crate::server::tls::acceptor(t) {
+                Ok(acceptor) => Some(acceptor),
+                Err(e) => {
+                    errors.push(LoadError {
+                        location: t.location.clone(),
+                        key: "server.tls".into(),
+                        message: format!("{e:#}"),
+                    });
+                    None
+                }
+            },
+            None => None,
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -115,8 +220,9 @@ impl Gateway {
             }
         }
         Ok(Gateway {
+            tls,
             router,
-            unmatched: RouteMetrics::new("(none)"),
+            unmatched: RouteMetrics::new("(none)", None),
             portal,
             plugins,
             services,
@@ -162,9 +268,15 @@ async fn load_plugins(
     let mut plugins = Vec::new();
     let compiled = compile_all(runtime, &config.plugins);
     for (spec, component) in config.plugins.iter().zip(compiled) {
+        if spec.per_stage {
+            // Only its copies with a stage's values are loaded.
+            plugins.push(None);
+            continue;
+        }
         let loaded = match component {
-            Ok(component) => runtime.load(spec, component).await,
-            Err(e) => Err(e),
+            Some(Ok(component)) => runtime.load(spec, component).await,
+            Some(Err(e)) => Err(e),
+            None => unreachable!("compile_all skips only per-stage plugins"),
         };
         match loaded {
             Ok(p) => plugins.push(Some(Arc::new(p))),
@@ -177,16 +289,18 @@ async fn load_plugins(
     (plugins, errors)
 }
 
-/// `runtime.compile` for each spec, on up to one thread per core; results in spec order.
+/// `runtime.compile` for each spec but the per-stage ones (`None`), on up to one thread per
+/// core; results in spec order.
 fn compile_all(
     runtime: &Runtime,
     specs: &[PluginSpec],
-) -> Vec<Result<wasmtime::component::Component, Vec<LoadError>>> {
+) -> Vec<Option<Result<wasmtime::component::Component, Vec<LoadError>>>> {
+    let compile = |s: &PluginSpec| (!s.per_stage).then(|| runtime.compile(s));
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(specs.len());
     if workers <= 1 {
-        return specs.iter().map(|s| runtime.compile(s)).collect();
+        return specs.iter().map(compile).collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let mut results: Vec<_> = std::thread::scope(|scope| {
@@ -197,7 +311,7 @@ fn compile_all(
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(spec) = specs.get(i) else { break done };
-                        done.push((i, runtime.compile(spec)));
+                        done.push((i, compile(spec)));
                     }
                 })
             })
@@ -266,13 +380,15 @@ fn wire(route: &RouteSpec, plugins: &[Option<Arc<Plugin>>]) -> Result<Route, Vec
         Some(integration) if errors.is_empty() => Ok(Route {
             websocket: route.websocket,
             name: route.name.as_str().into(),
+            stage: route.stage.as_deref().map(Into::into),
+            canary: None,
             buffers_request: chain
                 .iter()
                 .any(|p| p.plan.request_body == crate::runtime::BodyUse::Whole),
             reads_request_after: chain.iter().any(|p| p.plan.on_response),
             chain,
             integration,
-            metrics: RouteMetrics::new(&route.name),
+            metrics: RouteMetrics::new(&route.name, route.stage.as_deref()),
         }),
         _ => Err(errors),
     }

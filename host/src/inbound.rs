@@ -161,6 +161,7 @@ mod tests {
             max_request_bytes: None,
             runtime: crate::config::RuntimeShape::PerCore { workers: 1 },
             idle_timeout: Duration::from_secs(1),
+            drain_timeout: Duration::from_secs(1),
             path_rules: PathRules::default(),
             trusted_proxies: TrustedProxies::default(),
         }

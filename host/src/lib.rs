@@ -7,6 +7,7 @@ pub mod body;
 pub mod canonical;
 pub mod capabilities;
 pub mod config;
+pub mod deploy;
 pub mod error;
 pub mod forwarded;
 pub mod gateway;

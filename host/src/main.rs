@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use wicket::capabilities::{http, Services};
 use wicket::config::{ConfigError, ConfigIssue, GatewayConfig, RuntimeShape};
+use wicket::deploy::{self, Deployer};
 use wicket::gateway::Gateway;
 use wicket::runtime::{builtins, PluginKind, Runtime, Source};
 use wicket::state::State;
@@ -41,10 +42,14 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve traffic with the given config.
+    /// Serve traffic with the given config. `SIGHUP` or `POST /admin/reload` reloads it,
+    /// `SIGTERM` drains and exits.
     Run {
         #[arg(long, short)]
         config: PathBuf,
+        /// Reload when the config file or any file it reads changes.
+        #[arg(long)]
+        watch: bool,
     },
     /// Validate a config and load its plugins without serving; exit 1 on any problem.
     Check {
@@ -96,7 +101,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match cli.command {
-        Command::Run { config } => run(config),
+        Command::Run { config, watch } => run(config, watch),
         Command::Check { config } => check(config),
         Command::Plugins { files, json } => print_plugins(&files, json),
         Command::Openapi(args) => openapi(args),
@@ -119,9 +124,9 @@ fn init_logging(format: LogFormat) {
 /// The config file as far as it validates (see `GatewayConfig::load_lenient`).
 type Parsed = Result<(GatewayConfig, Vec<ConfigIssue>), ConfigError>;
 
-/// Build the gateway from the parsed config at `path`, printing every problem with its file,
+/// Build the gateway from the parsed config, printing every problem with its file,
 /// line and key.
-async fn load(path: &Path, parsed: Parsed) -> Option<(GatewayConfig, Arc<Services>, Gateway)> {
+async fn load(parsed: Parsed) -> Option<(GatewayConfig, Arc<Services>, Gateway)> {
     let (config, issues) = match parsed {
         Ok(c) => c,
         Err(e) => {
@@ -129,17 +134,13 @@ async fn load(path: &Path, parsed: Parsed) -> Option<(GatewayConfig, Arc<Service
             return None;
         }
     };
-    let state = match State::new(&config.state) {
+    let services = match deploy::services(&config, None) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{}: state: {e}", path.display());
+            eprintln!("{e}");
             return None;
         }
     };
-    let services = Arc::new(Services {
-        state,
-        http: http::Client::new(config.server.max_body_bytes),
-    });
     if !issues.is_empty() {
         for issue in &issues {
             eprintln!("{issue}");
@@ -168,7 +169,7 @@ fn check(path: PathBuf) -> ExitCode {
         eprintln!("cannot start the async runtime");
         return ExitCode::FAILURE;
     };
-    match runtime.block_on(load(&path, GatewayConfig::load_lenient(&path))) {
+    match runtime.block_on(load(GatewayConfig::load_lenient(&path))) {
         Some((config, _, gateway)) => {
             println!(
                 "{}: ok ({} routes, {} plugins)",
@@ -179,6 +180,7 @@ fn check(path: PathBuf) -> ExitCode {
             for plugin in &gateway.plugins {
                 println!("  {}", plugin.capabilities_line());
             }
+            print!("{}", stage_table(&config));
             ExitCode::SUCCESS
         }
         None => ExitCode::FAILURE,
@@ -197,8 +199,7 @@ fn openapi(args: OpenapiArgs) -> ExitCode {
         .enable_all()
         .build()
         .expect("a current-thread runtime");
-    let Some((config, _, gateway)) =
-        runtime.block_on(load(&path, GatewayConfig::load_lenient(&path)))
+    let Some((config, _, gateway)) = runtime.block_on(load(GatewayConfig::load_lenient(&path)))
     else {
         return ExitCode::FAILURE;
     };
@@ -247,7 +248,53 @@ fn import_openapi(spec: &Path, integration: wicket::openapi::import::Integration
     }
 }
 
-fn run(path: PathBuf) -> ExitCode {
+/// What each stage serves, one line per route, with where its canary goes: the routes two
+/// stages would both answer are easy to spot.
+fn stage_table(config: &GatewayConfig) -> String {
+    let mut out = String::new();
+    for stage in &config.stages {
+        let at = match (&stage.host, &stage.base_path) {
+            (Some(h), Some(b)) => format!("{h}{b}"),
+            (Some(h), None) => h.clone(),
+            (None, Some(b)) => b.clone(),
+            (None, None) => "/".to_string(),
+        };
+        out.push_str(&format!("stage {} ({at}):\n", stage.name));
+        for route in config
+            .routes
+            .iter()
+            .filter(|r| r.stage.as_ref() == Some(&stage.name))
+        {
+            let methods = match &route.methods {
+                Some(ms) => ms
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                None => "ANY".to_string(),
+            };
+            let canary = route.canary.as_ref().map(|c| {
+                let to = &config.routes[c.route];
+                format!(
+                    " (canary {}% -> stage {} route {:?})",
+                    f64::from(c.basis_points) / 100.0,
+                    to.stage.as_deref().unwrap_or("-"),
+                    to.name
+                )
+            });
+            out.push_str(&format!(
+                "  {methods} {}{} -> route {:?}{}\n",
+                route.host.as_deref().unwrap_or(""),
+                route.path.as_str(),
+                route.name,
+                canary.unwrap_or_default()
+            ));
+        }
+    }
+    out
+}
+
+fn run(path: PathBuf, watch: bool) -> ExitCode {
     // The runtime's shape is in the config, parsed once here; a config that does not parse
     // is reported by `serve` below, on the default shape.
     let parsed = GatewayConfig::load_lenient(&path);
@@ -271,7 +318,7 @@ fn run(path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = runtime.block_on(serve(path, parsed));
+    let outcome = runtime.block_on(serve(path, parsed, watch));
     match outcome {
         Ok(Some(workers)) => {
             for w in workers {
@@ -287,63 +334,57 @@ fn run(path: PathBuf) -> ExitCode {
     }
 }
 
-/// A listener on `addr` that other workers' listeners may share (`SO_REUSEPORT`: the kernel
-/// spreads new connections over them).
-fn shared_listener(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        Some(socket2::Protocol::TCP),
-    )?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    Ok(socket.into())
-}
-
 /// Load, bind, and serve until a shutdown signal. Returns the other workers' threads (to be
 /// joined once they drained), or `None` when the config did not load.
 async fn serve(
     path: PathBuf,
     parsed: Parsed,
+    watch: bool,
 ) -> anyhow::Result<Option<Vec<std::thread::JoinHandle<()>>>> {
     let started = std::time::Instant::now();
     let metrics = wicket::admin::install_recorder()?;
-    let Some((config, _services, gateway)) = load(&path, parsed).await else {
+    let Some((config, services, gateway)) = load(parsed).await else {
         return Ok(None);
     };
-    let tls = match &config.server.tls {
-        Some(t) => Some(wicket::server::tls::acceptor(t)?),
-        None => None,
-    };
+    let tls = gateway.tls.is_some();
     let workers = match config.server.runtime {
         RuntimeShape::PerCore { workers } => workers,
         RuntimeShape::MultiThread { .. } => 1,
     };
-    let first = shared_listener(config.server.listen)
-        .with_context(|| format!("binding {}", config.server.listen))?;
+    let mut listeners = deploy::bind_workers(config.server.listen, workers)
+        .with_context(|| format!("binding {}", config.server.listen))?
+        .into_iter();
+    let first = listeners.next().expect("one listener per worker");
     let addr = first.local_addr()?;
-    let mut others = Vec::new();
-    for _ in 1..workers {
-        others.push(shared_listener(addr).with_context(|| format!("binding {addr}"))?);
-    }
     let listener = TcpListener::from_std(first)?;
-    if let Some(admin) = config.server.admin {
-        let admin_listener = TcpListener::bind(admin)
-            .await
-            .with_context(|| format!("binding the admin listener {admin}"))?;
-        let admin_addr = admin_listener.local_addr()?;
-        tracing::info!(listener = "admin", addr = %admin_addr, "listening");
-        tokio::spawn(wicket::admin::serve(admin_listener, metrics));
+    let (mut rebind, mut rebound) = (Vec::new(), Vec::new());
+    for _ in 0..workers {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        rebind.push(tx);
+        rebound.push(rx);
     }
+    let mut rebound = rebound.into_iter();
+    let own_rebind = rebound.next().expect("one channel per worker");
     let shared = Arc::new(ArcSwap::from_pointee(gateway));
+    let proxy = deploy::ProxyListeners {
+        configured: config.server.listen,
+        rebind,
+    };
+    let deployer = Deployer::start(
+        path,
+        config.clone(),
+        services,
+        shared.clone(),
+        proxy,
+        metrics,
+    )?;
+    if watch {
+        deploy::runtime().spawn(deploy::watch(deployer.clone()));
+    }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut threads = Vec::new();
-    for (i, std_listener) in others.into_iter().enumerate() {
+    for (i, (std_listener, rebind)) in listeners.zip(rebound).enumerate() {
         let shared = shared.clone();
-        let tls = tls.clone();
         let mut stopped = stopped.clone();
         let thread = std::thread::Builder::new()
             .name(format!("wicket-worker-{}", i + 1))
@@ -363,7 +404,7 @@ async fn serve(
                     let stop = async move {
                         let _ = stopped.wait_for(|s| *s).await;
                     };
-                    wicket::server::serve(listener, shared, tls, stop, workers).await;
+                    wicket::server::serve(listener, shared, rebind, stop, workers).await;
                 });
             })?;
         threads.push(thread);
@@ -371,7 +412,7 @@ async fn serve(
     tracing::info!(
         listener = "proxy",
         addr = %addr,
-        tls = tls.is_some(),
+        tls,
         workers,
         routes = config.routes.len(),
         plugins = config.plugins.len(),
@@ -382,7 +423,7 @@ async fn serve(
         shutdown_signal().await;
         let _ = stop.send(true);
     };
-    wicket::server::serve(listener, shared, tls, shutdown, workers).await;
+    wicket::server::serve(listener, shared, own_rebind, shutdown, workers).await;
     Ok(Some(threads))
 }
 
@@ -413,7 +454,7 @@ fn print_plugins(files: &[PathBuf], json: bool) -> ExitCode {
         .expect("a current-thread runtime");
     runtime.block_on(async {
         let state = match State::new(&wicket::config::StateConfig::Memory { kv_bytes: 1 << 20 }) {
-            Ok(s) => s,
+            Ok(s) => Arc::new(s),
             Err(e) => {
                 eprintln!("state: {e}");
                 return ExitCode::FAILURE;

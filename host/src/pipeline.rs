@@ -65,6 +65,7 @@ where
         (Some(page), _) => (None, Ok(page)),
         (None, Err(e)) => (None, Err(e)),
         (None, Ok((Match::Found { route, params }, inbound))) => {
+            let route = route.choose(req.headers());
             let timeout = gw.config.server.request_timeout;
             // Boxed, here and for each plugin call: these futures hold a wasmtime call and a
             // request each, kilobytes that every enclosing future would otherwise carry and
@@ -112,6 +113,7 @@ where
             method = %method,
             path = path.as_deref().unwrap_or_default(),
             route = route_name.unwrap_or("-"),
+            stage = route.and_then(|r| r.stage.as_deref()),
             status = response.status.as_u16(),
             micros = elapsed.as_micros() as u64,
         );

@@ -65,14 +65,25 @@ impl Gateway {
         Self::try_start(config).unwrap_or_else(|logs| panic!("wicket did not start:\n{logs}"))
     }
 
+    /// Like `start`, with more arguments to `wicket run` (`--watch`).
+    pub fn start_with(config: &str, args: &[&str]) -> Gateway {
+        Self::try_start_with(config, args)
+            .unwrap_or_else(|logs| panic!("wicket did not start:\n{logs}"))
+    }
+
     /// Like `start`, but returns the log when the gateway exits instead of listening.
     pub fn try_start(config: &str) -> Result<Gateway, String> {
+        Self::try_start_with(config, &[])
+    }
+
+    fn try_start_with(config: &str, args: &[&str]) -> Result<Gateway, String> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gateway.toml");
         std::fs::write(&path, config).unwrap();
         let mut child = Command::new(wicket_bin())
             .args(["--log-format", "json", "run", "--config"])
             .arg(&path)
+            .args(args)
             .env("RUST_LOG", "info")
             .env("WICKET_CACHE_DIR", cache_dir())
             .stdin(Stdio::null())
@@ -131,6 +142,18 @@ impl Gateway {
         )
     }
 
+    /// The admin listener's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        client()
+            .get(self.admin_url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Log lines so far (JSON, one per line).
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap().clone()
@@ -151,12 +174,48 @@ impl Gateway {
         }
     }
 
-    /// Whether the process is still running.
+    /// The config file the gateway was started with, to change and reload.
+    pub fn config_path(&self) -> PathBuf {
+        self._dir.path().join("gateway.toml")
+    }
+
+    /// A file next to the config (for `config_files`, `wasm`), written with `contents`.
+    pub fn write_file(&self, name: &str, contents: &[u8]) -> PathBuf {
+        let path = self._dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    /// Send the process a signal by name (`HUP`, `TERM`).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Wait up to `timeout` for the process to exit; its status, or `None` if still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The gateway's process id, for reading its memory from `/proc`.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
+    /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }

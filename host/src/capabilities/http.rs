@@ -13,6 +13,7 @@ use http::{HeaderMap, Method, Uri};
 
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 use wasmtime::component::Resource;
 
@@ -33,16 +34,17 @@ type Pool = hyper_util::client::legacy::Client<Connector, Stream>;
 /// request never wakes another thread to reach its upstream.
 #[derive(Clone)]
 pub struct Client {
-    id: usize,
+    /// Identifies this client's pools; they live while some clone of it does.
+    id: Arc<()>,
     max_body_bytes: usize,
 }
 
 thread_local! {
-    /// This thread's pools, by `Client::id` (one client per loaded config).
-    static POOLS: std::cell::RefCell<Vec<(usize, Pool)>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// This thread's pools, one per live client. A config reload may replace the client: the
+    /// pools of clients no longer alive are dropped (with their idle connections) the next
+    /// time this thread makes a pool, so reloads never accumulate them.
+    static POOLS: std::cell::RefCell<Vec<(Weak<()>, Pool)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
-
-static NEXT_CLIENT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 fn new_pool() -> Pool {
     let mut http = HttpConnector::new();
@@ -64,7 +66,7 @@ fn new_pool() -> Pool {
 impl Client {
     pub fn new(max_body_bytes: usize) -> Client {
         Client {
-            id: NEXT_CLIENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            id: Arc::new(()),
             max_body_bytes,
         }
     }
@@ -73,11 +75,13 @@ impl Client {
     fn pool(&self) -> Pool {
         POOLS.with(|pools| {
             let mut pools = pools.borrow_mut();
-            if let Some((_, pool)) = pools.iter().find(|(id, _)| *id == self.id) {
+            let me = Arc::as_ptr(&self.id);
+            if let Some((_, pool)) = pools.iter().find(|(id, _)| id.as_ptr() == me) {
                 return pool.clone();
             }
+            pools.retain(|(id, _)| id.strong_count() > 0);
             let pool = new_pool();
-            pools.push((self.id, pool.clone()));
+            pools.push((Arc::downgrade(&self.id), pool.clone()));
             pool
         })
     }
@@ -343,5 +347,40 @@ impl Host for HostState {
             Ok(resp) => Ok(Ok(self.table.push(resp)?)),
             Err(e) => Ok(Err(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pools_here() -> usize {
+        POOLS.with(|p| p.borrow().len())
+    }
+
+    #[test]
+    fn a_replaced_clients_pools_are_dropped_not_kept_per_thread() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _inside = runtime.enter();
+        let first = Client::new(1024);
+        first.pool();
+        first.clone().pool();
+        assert_eq!(
+            pools_here(),
+            1,
+            "one pool per client, however often it is used"
+        );
+        // Each reload that makes a new client: the old one's pool goes with it.
+        for _ in 0..50 {
+            let next = Client::new(1024);
+            next.pool();
+        }
+        assert_eq!(pools_here(), 2, "the live client's and the last one made");
+        drop(first);
+        Client::new(1024).pool();
+        assert_eq!(pools_here(), 1);
     }
 }

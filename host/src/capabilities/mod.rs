@@ -13,9 +13,10 @@ use bytes::Bytes;
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// What every plugin store shares: state backends and the outbound HTTP client.
+/// What every plugin store shares: state backends and the outbound HTTP client. A reload
+/// keeps the state (`Arc`) when `[state]` did not change, so kv entries and counters survive it.
 pub struct Services {
-    pub state: State,
+    pub state: std::sync::Arc<State>,
     pub http: http::Client,
 }
 

@@ -6,6 +6,7 @@ mod api;
 mod capability;
 mod origin;
 mod raw;
+mod stages;
 
 pub use api::{ApiInfo, PluginOpenApi, PortalConfig, OPENAPI_JSON_PATH};
 pub use capability::Capability;
@@ -39,6 +40,12 @@ pub struct GatewayConfig {
     pub openapi: ApiInfo,
     /// `[portal]`: `None` serves neither the portal nor `/openapi.json`.
     pub portal: Option<PortalConfig>,
+    /// `[stages.*]`, in name order; empty when the config has none.
+    pub stages: Vec<StageSpec>,
+    /// Every file the config reads besides itself (plugin components, `config_files`, TLS
+    /// certificate and key): what `wicket run --watch` watches, and what the config's hash
+    /// covers.
+    pub inputs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +73,8 @@ pub struct ServerConfig {
     pub tls_handshake_timeout: Duration,
     /// How long a connection may stay open with no request in flight.
     pub idle_timeout: Duration,
+    /// On `SIGTERM`, how long requests in flight may take to finish before the process exits.
+    pub drain_timeout: Duration,
     /// How request paths are made canonical (`merge_slashes`, `path_semicolons`).
     pub path_rules: PathRules,
     pub trusted_proxies: TrustedProxies,
@@ -87,9 +96,11 @@ pub enum RuntimeShape {
 pub struct TlsConfig {
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// Where `[server.tls]` is written, for problems found reading the files.
+    pub location: Location,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateConfig {
     Memory {
         kv_bytes: usize,
@@ -106,6 +117,9 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     pub epoch_tick: Duration,
     pub max_instances: u32,
+    /// How many deployed configs are kept for `POST /admin/rollback` (the running one
+    /// included).
+    pub history: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -115,6 +129,7 @@ impl Default for RuntimeConfig {
             cache_dir: default_cache_dir(),
             epoch_tick: Duration::from_millis(2),
             max_instances: 1000,
+            history: 10,
         }
     }
 }
@@ -161,11 +176,45 @@ pub struct PluginSpec {
     pub allowed_hosts: Vec<Origin>,
     /// What it adds to the exported OpenAPI document (`[plugins.NAME.openapi]`).
     pub openapi: PluginOpenApi,
+    /// Its config uses `${stage.*}`: only its copies per stage (`NAME@STAGE`) are loaded.
+    pub per_stage: bool,
+}
+
+/// A stage: a deployment of the routes under a base path or host, with its own variables.
+#[derive(Debug, Clone)]
+pub struct StageSpec {
+    pub name: String,
+    pub base_path: Option<String>,
+    pub host: Option<String>,
+    /// `${stage.NAME}` in a plugin's config becomes the value here.
+    pub variables: std::collections::BTreeMap<String, String>,
+    /// Filters (indices into `GatewayConfig::plugins`) every route of the stage runs before
+    /// its own: the stage's defaults, such as its throttling.
+    pub plugins: Vec<(usize, Location)>,
+    pub location: Location,
+}
+
+/// Part of a stage's traffic served by another stage's route for the same requests.
+#[derive(Debug, Clone)]
+pub struct RouteCanary {
+    /// Share of requests in hundredths of a percent (0..=10000).
+    pub basis_points: u32,
+    /// A caller (by this header's value) always lands on the same side.
+    pub sticky: Option<http::HeaderName>,
+    /// Index in `GatewayConfig::routes` of the route that serves the canary side.
+    pub route: usize,
 }
 
 #[derive(Debug, Clone)]
 pub struct RouteSpec {
     pub name: String,
+    /// The stage this copy of the route serves (`None` in a config without stages).
+    pub stage: Option<String>,
+    /// Stages named by the route's `stages` (all when empty), as written.
+    pub stage_names: Vec<(String, Location)>,
+    pub canary: Option<RouteCanary>,
+    /// The path's shape as written, before a stage's base path: what a canary matches on.
+    pub relative_shape: String,
     /// `None` accepts any method.
     pub methods: Option<Vec<Method>>,
     pub host: Option<String>,
@@ -282,6 +331,7 @@ impl GatewayConfig {
             file,
             base,
             issues: Vec::new(),
+            inputs: Vec::new(),
         };
         let config = v.config(raw);
         Ok((config, v.issues))
@@ -329,6 +379,8 @@ struct Validator<'a> {
     file: Locator<'a>,
     base: PathBuf,
     issues: Vec<ConfigIssue>,
+    /// The files read besides the config (`GatewayConfig::inputs`).
+    inputs: Vec<PathBuf>,
 }
 
 impl Validator<'_> {
@@ -369,6 +421,8 @@ impl Validator<'_> {
                 routes.push(route);
             }
         }
+        let mut plugins = plugins;
+        let (stages, routes) = self.stages(raw.stages, &mut plugins, routes, server.path_rules);
         self.overlapping_routes(&routes);
         GatewayConfig {
             source: self.file.file.clone(),
@@ -379,6 +433,8 @@ impl Validator<'_> {
             routes,
             openapi: self.api_info(raw.openapi),
             portal: self.portal(raw.portal),
+            stages,
+            inputs: std::mem::take(&mut self.inputs),
         }
     }
 
@@ -418,8 +474,10 @@ impl Validator<'_> {
             .as_ref()
             .and_then(|a| self.addr(a, "server.admin"));
         let tls = raw.tls.map(|t| {
+            let location = self.file.locate(&t.span());
             let t = t.into_inner();
             TlsConfig {
+                location,
                 cert: self.existing_file(&t.cert, "server.tls.cert"),
                 key: self.existing_file(&t.key, "server.tls.key"),
             }
@@ -509,6 +567,12 @@ impl Validator<'_> {
                 60_000,
                 86_400_000,
             ) as u64),
+            drain_timeout: Duration::from_millis(self.positive(
+                &raw.drain_timeout_ms,
+                "server.drain_timeout_ms",
+                10_000,
+                3_600_000,
+            ) as u64),
             path_rules: PathRules {
                 merge_slashes: raw.merge_slashes.unwrap_or(true),
                 semicolons: self.semicolons(raw.path_semicolons.as_ref()),
@@ -561,6 +625,7 @@ impl Validator<'_> {
 
     fn existing_file(&mut self, s: &Spanned<String>, key: &str) -> PathBuf {
         let path = self.base.join(s.get_ref());
+        self.inputs.push(path.clone());
         if !path.is_file() {
             let msg = format!("file {} does not exist", path.display());
             self.issue(&s.span(), key, msg);
@@ -624,17 +689,19 @@ impl Validator<'_> {
             Some(dir) => Some(self.base.join(dir.get_ref())),
             None => default_cache_dir(),
         };
-        let (tick, max) = match &raw {
+        let (tick, max, history) = match &raw {
             Some(r) => (
                 self.positive(&r.epoch_tick_ms, "runtime.epoch_tick_ms", 2, 1000),
                 self.positive(&r.max_instances, "runtime.max_instances", 1000, 100_000),
+                self.positive(&r.history, "runtime.history", 10, 1000),
             ),
-            None => (2, 1000),
+            None => (2, 1000, 10),
         };
         RuntimeConfig {
             cache_dir,
             epoch_tick: Duration::from_millis(tick as u64),
             max_instances: max as u32,
+            history: history as usize,
         }
     }
 
@@ -650,6 +717,7 @@ impl Validator<'_> {
             ),
             (None, Some(w)) => {
                 let path = self.base.join(w.get_ref());
+                self.inputs.push(path.clone());
                 if !path.is_file() {
                     let msg = format!("file {} does not exist", path.display());
                     self.issue(&w.span(), format!("{key}.wasm"), msg);
@@ -745,6 +813,7 @@ impl Validator<'_> {
                 continue;
             }
             let resolved = self.base.join(path.get_ref());
+            self.inputs.push(resolved.clone());
             let value = std::fs::read_to_string(&resolved)
                 .map_err(|e| format!("cannot read {}: {e}", resolved.display()))
                 .and_then(|text| match resolved.extension().and_then(|e| e.to_str()) {
@@ -784,6 +853,7 @@ impl Validator<'_> {
             config_keys,
             allowed_hosts,
             openapi,
+            per_stage: false,
         })
     }
 
@@ -862,6 +932,7 @@ impl Validator<'_> {
             .name
             .map(Spanned::into_inner)
             .unwrap_or_else(|| raw.path.get_ref().clone());
+        let relative_shape = path.as_ref().map(PathTemplate::shape).unwrap_or_default();
         Some(RouteSpec {
             name,
             methods,
@@ -870,6 +941,15 @@ impl Validator<'_> {
             plugins: chain,
             integration: integration?,
             websocket: raw.websocket,
+            stage: None,
+            stage_names: raw
+                .stages
+                .iter()
+                .flatten()
+                .map(|s| (s.get_ref().clone(), self.file.locate(&s.span())))
+                .collect(),
+            canary: None,
+            relative_shape,
             index: i,
             location,
         })
@@ -889,16 +969,23 @@ impl Validator<'_> {
                 let Some(method) = common_method(&other.methods, &route.methods) else {
                     continue;
                 };
+                let stage = |r: &RouteSpec| {
+                    r.stage
+                        .as_deref()
+                        .map(|s| format!(" (stage {s:?})"))
+                        .unwrap_or_default()
+                };
                 let msg = format!(
-                    "matches the same requests ({method} {}{}) as routes[{}] at {}; one of them can never be chosen",
+                    "matches the same requests ({method} {}{}) as routes[{}]{} at {}; one of them can never be chosen",
                     route.host.as_deref().map(|h| format!("{h} ")).unwrap_or_default(),
                     route.path.as_str(),
                     other.index,
+                    stage(other),
                     other.location,
                 );
                 self.issues.push(ConfigIssue {
                     location: route.location.clone(),
-                    key: format!("routes[{}]", route.index),
+                    key: format!("routes[{}]{}", route.index, stage(route)),
                     message: msg,
                 });
             }

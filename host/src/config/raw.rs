@@ -20,6 +20,8 @@ pub struct RawConfig {
     pub routes: Vec<Spanned<RawRoute>>,
     pub openapi: Option<Spanned<RawOpenApi>>,
     pub portal: Option<Spanned<RawPortal>>,
+    #[serde(default)]
+    pub stages: BTreeMap<String, Spanned<RawStage>>,
 }
 
 /// `[openapi]`: what the exported document says about the API as a whole.
@@ -48,6 +50,29 @@ pub struct RawPluginOpenApi {
     pub schemas: Option<toml::Table>,
 }
 
+/// `[stages.NAME]`: where a stage is served and the values its plugins' configs may use.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStage {
+    pub base_path: Option<Spanned<String>>,
+    pub host: Option<Spanned<String>>,
+    #[serde(default)]
+    pub variables: BTreeMap<String, Spanned<String>>,
+    /// Filters every route of the stage runs first (its throttling, say).
+    #[serde(default)]
+    pub plugins: Vec<Spanned<String>>,
+    pub canary: Option<Spanned<RawCanary>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCanary {
+    pub percent: Spanned<f64>,
+    pub stage: Spanned<String>,
+    /// `header:NAME`: a caller keeps its side, by a hash of that header.
+    pub sticky: Option<Spanned<String>>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
@@ -66,6 +91,7 @@ pub struct RawServer {
     pub tls: Option<Spanned<RawTls>>,
     pub tls_handshake_timeout_ms: Option<Spanned<i64>>,
     pub idle_timeout_ms: Option<Spanned<i64>>,
+    pub drain_timeout_ms: Option<Spanned<i64>>,
     pub merge_slashes: Option<bool>,
     pub path_semicolons: Option<Spanned<String>>,
     /// CIDRs (`10.0.0.0/8`) or single addresses whose forwarding headers are believed.
@@ -95,6 +121,8 @@ pub struct RawRuntime {
     pub cache_dir: Option<Spanned<String>>,
     pub epoch_tick_ms: Option<Spanned<i64>>,
     pub max_instances: Option<Spanned<i64>>,
+    /// Deployed configs kept for rollback.
+    pub history: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,4 +161,6 @@ pub struct RawRoute {
     /// Upgrade requests become WebSocket connections to the integration's upstream.
     #[serde(default)]
     pub websocket: bool,
+    /// The stages the route is deployed to; all of them when absent.
+    pub stages: Option<Vec<Spanned<String>>>,
 }

@@ -94,7 +94,7 @@ mod tests {
             crate::state::State::new(&crate::config::StateConfig::Memory { kv_bytes: 1 << 20 })
                 .unwrap();
         let services = std::sync::Arc::new(crate::capabilities::Services {
-            state,
+            state: state.into(),
             http: crate::capabilities::http::Client::new(1 << 20),
         });
         let runtime = super::super::Runtime::with_settings(

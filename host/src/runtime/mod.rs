@@ -20,7 +20,6 @@ pub use plugin::{Lease, Plugin, PluginError, Verdict};
 
 use crate::capabilities::Services;
 use crate::config::{GatewayConfig, Location, PluginSource, PluginSpec};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
@@ -72,13 +71,6 @@ pub struct Runtime {
     services: Arc<Services>,
     cache_dir: Option<std::path::PathBuf>,
     epoch_tick: Duration,
-    ticker_stop: Arc<AtomicBool>,
-}
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        self.ticker_stop.store(true, Ordering::Relaxed);
-    }
 }
 
 impl Runtime {
@@ -123,15 +115,13 @@ impl Runtime {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         bindings::Filter::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
 
-        let ticker_stop = Arc::new(AtomicBool::new(false));
-        spawn_ticker(engine.clone(), settings.epoch_tick, ticker_stop.clone());
+        spawn_ticker(&engine, settings.epoch_tick);
         Ok(Runtime {
             engine,
             linker,
             services,
             cache_dir: settings.cache_dir.clone(),
             epoch_tick: settings.epoch_tick,
-            ticker_stop,
         })
     }
 
@@ -381,14 +371,18 @@ fn check_import(name: &str) -> Result<Option<Capability>, String> {
     }
 }
 
-/// One thread advances the engine's epoch; each call's deadline is a number of ticks.
-fn spawn_ticker(engine: Engine, tick: Duration, stop: Arc<AtomicBool>) {
+/// One thread advances the engine's epoch; each call's deadline is a number of ticks. It runs
+/// while anything compiled against the engine lives: after a reload, a request still running
+/// on the old config's plugins keeps its CPU limit, and the thread ends with the last of them.
+fn spawn_ticker(engine: &Engine, tick: Duration) {
+    let engine = engine.weak();
     std::thread::Builder::new()
         .name("wicket-epoch".into())
-        .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(tick);
-                engine.increment_epoch();
+        .spawn(move || loop {
+            std::thread::sleep(tick);
+            match engine.upgrade() {
+                Some(e) => e.increment_epoch(),
+                None => break,
             }
         })
         .expect("spawning the epoch thread");
