@@ -77,6 +77,10 @@ struct OpenapiArgs {
     config: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = DocFormat::Json)]
     format: DocFormat,
+    /// Document the routes one stage serves (`[stages.NAME]`); required when the config
+    /// has stages, since each stage serves its own copy of the routes.
+    #[arg(long)]
+    stage: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -203,8 +207,34 @@ fn openapi(args: OpenapiArgs) -> ExitCode {
     else {
         return ExitCode::FAILURE;
     };
+    let stages: Vec<&str> = config.stages.iter().map(|s| s.name.as_str()).collect();
+    match (&args.stage, stages.is_empty()) {
+        (Some(s), _) if !stages.contains(&s.as_str()) => {
+            eprintln!(
+                "wicket openapi: no stage {s:?} in {}; stages: {}",
+                path.display(),
+                if stages.is_empty() {
+                    "none".to_string()
+                } else {
+                    stages.join(", ")
+                }
+            );
+            return ExitCode::FAILURE;
+        }
+        (None, false) => {
+            eprintln!(
+                "wicket openapi: {} has stages ({}); choose one with --stage",
+                path.display(),
+                stages.join(", ")
+            );
+            return ExitCode::FAILURE;
+        }
+        _ => {}
+    }
+    let stage = args.stage.as_deref();
+    let select = |r: &wicket::config::RouteSpec| r.stage.as_deref() == stage;
     let options = wicket::openapi::ExportOptions {
-        select: &|_| true,
+        select: &select,
         servers: None,
     };
     let (doc, warnings) = wicket::openapi::document(&config, &gateway.plugins, &options);

@@ -651,3 +651,67 @@ try:
 finally:
     driver.quit()
 "#;
+
+/// With stages, the document is of one stage's routes (`--stage`), under its base path; without
+/// `--stage` such a config is refused with its stages named, as is a stage it does not have.
+#[test]
+fn export_documents_one_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("staged.toml");
+    std::fs::write(
+        &path,
+        r#"[server]
+listen = "127.0.0.1:0"
+
+[stages.prod]
+base_path = "/prod"
+
+[stages.beta]
+base_path = "/beta"
+
+[plugins.answer]
+builtin = "mock"
+
+[[routes]]
+name = "pets"
+path = "/pets/{id}"
+methods = ["GET"]
+integration = "answer"
+
+[[routes]]
+name = "preview"
+path = "/preview"
+methods = ["GET"]
+stages = ["beta"]
+integration = "answer"
+"#,
+    )
+    .unwrap();
+    let doc: Value = serde_json::from_str(&export(&path, &["--stage", "beta"])).unwrap();
+    let mut paths: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    paths.sort();
+    assert_eq!(paths, ["/beta/pets/{id}", "/beta/preview"]);
+    let doc: Value = serde_json::from_str(&export(&path, &["--stage", "prod"])).unwrap();
+    let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
+    assert_eq!(paths, ["/prod/pets/{id}"]);
+
+    for (extra, says) in [
+        (&[][..], "has stages (beta, prod); choose one with --stage"),
+        (&["--stage", "gamma"][..], "no stage \"gamma\""),
+    ] {
+        let out = Command::new(wicket_bin())
+            .args(["openapi", "--config"])
+            .arg(&path)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{err}");
+    }
+}

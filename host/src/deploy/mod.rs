@@ -493,13 +493,18 @@ async fn retire(old: Arc<Gateway>) {
     release_free_memory();
 }
 
-#[cfg(target_env = "gnu")]
+/// Return what a retired config freed to the system: the binary's allocator is mimalloc
+/// (`main.rs`), which keeps freed pages for reuse (RSS grew 13% over 200 reloads); glibc's
+/// malloc too, for the code that allocated before it or links without it.
 fn release_free_memory() {
+    // SAFETY: mi_collect has no preconditions; with `force` it frees the calling thread's
+    // unused pages and purges empty segments back to the OS.
+    unsafe {
+        libmimalloc_sys::mi_collect(true);
+    }
+    #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim has no preconditions; it only returns free pages to the kernel.
     unsafe {
         libc::malloc_trim(0);
     }
 }
-
-#[cfg(not(target_env = "gnu"))]
-fn release_free_memory() {}
