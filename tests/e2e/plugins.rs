@@ -379,3 +379,51 @@ integration = "answer"
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body, serde_json::json!({"message": "blocked by js"}));
 }
+
+/// `wicket compile` puts a component's machine code in the compile cache ahead of deploy: a
+/// gateway started on that cache compiles nothing more.
+#[tokio::test]
+async fn wicket_compile_fills_the_cache_a_gateway_then_uses() {
+    let cache = tempfile::tempdir().unwrap();
+    let noop = test_plugin("noop");
+    let out = std::process::Command::new(wicket_e2e::wicket_bin())
+        .arg("compile")
+        .arg(&noop)
+        .env("WICKET_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("compiled into"), "{text}");
+    let cached = || {
+        std::fs::read_dir(cache.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".cwasm"))
+            .count()
+    };
+    assert_eq!(cached(), 1);
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[runtime]\ncache_dir = {cache:?}\n\n\
+         [plugins.noop]\nwasm = {noop:?}\n\n[plugins.ok]\nbuiltin = \"mock\"\n\n\
+         [[routes]]\npath = \"/x\"\nplugins = [\"noop\"]\nintegration = \"ok\"\n",
+        cache = cache.path().display().to_string(),
+        noop = noop.display().to_string(),
+    );
+    let gw = Gateway::start(&config);
+    let resp = client().get(gw.url("/x")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(cached(), 1, "the gateway found the component compiled");
+
+    let out = std::process::Command::new(wicket_e2e::wicket_bin())
+        .args(["compile", "/nonexistent.wasm"])
+        .env("WICKET_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.wasm"));
+}

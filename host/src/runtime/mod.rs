@@ -234,6 +234,16 @@ impl Runtime {
         }
     }
 
+    /// Compile a component into the compile cache (`wicket compile`), or find it there.
+    pub fn precompile(&self, bytes: &[u8]) -> Result<(), String> {
+        self.compile_source(Source::Wasm(bytes)).map(drop)
+    }
+
+    /// Where compiled external plugins are kept; `None` when caching is off.
+    pub fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.cache_dir.as_deref()
+    }
+
     fn compile_source(&self, source: Source<'_>) -> Result<Component, String> {
         let cache_dir = self.cache_dir.as_deref();
         match source {
