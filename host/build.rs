@@ -7,6 +7,8 @@
 
 #[path = "src/runtime/engine_settings.rs"]
 mod engine_settings;
+#[path = "src/parallel.rs"]
+mod parallel;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -88,20 +90,12 @@ fn precompile(dir: &Path) {
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
         .collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    std::thread::scope(|scope| {
-        for _ in 0..workers.min(components.len()) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(path) = components.get(i) else { break };
-                let wasm = std::fs::read(path).unwrap();
-                let compiled = engine
-                    .precompile_component(&wasm)
-                    .unwrap_or_else(|e| panic!("precompiling {}: {e:#}", path.display()));
-                std::fs::write(path.with_extension("cwasm"), compiled).unwrap();
-            });
-        }
+    parallel::map(&components, |path| {
+        let wasm = std::fs::read(path).unwrap();
+        let compiled = engine
+            .precompile_component(&wasm)
+            .unwrap_or_else(|e| panic!("precompiling {}: {e:#}", path.display()));
+        std::fs::write(path.with_extension("cwasm"), compiled).unwrap();
     });
 }
 

@@ -289,40 +289,13 @@ async fn load_plugins(
     (plugins, errors)
 }
 
-/// `runtime.compile` for each spec but the per-stage ones (`None`), on up to one thread per
-/// core; results in spec order.
+/// `runtime.compile` for each spec but the per-stage ones (`None`), on every core; results in
+/// spec order.
 fn compile_all(
     runtime: &Runtime,
     specs: &[PluginSpec],
 ) -> Vec<Option<Result<wasmtime::component::Component, Vec<LoadError>>>> {
-    let compile = |s: &PluginSpec| (!s.per_stage).then(|| runtime.compile(s));
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(specs.len());
-    if workers <= 1 {
-        return specs.iter().map(compile).collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(spec) = specs.get(i) else { break done };
-                        done.push((i, compile(spec)));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a compile thread panicked"))
-            .collect()
-    });
-    results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
+    crate::parallel::map(specs, |s| (!s.per_stage).then(|| runtime.compile(s)))
 }
 
 /// The plugins' own problems (config keys, grants, refused configs) in a config that has

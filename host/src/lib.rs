@@ -13,6 +13,7 @@ pub mod forwarded;
 pub mod gateway;
 pub mod inbound;
 pub mod openapi;
+pub mod parallel;
 pub mod pipeline;
 pub mod portal;
 pub mod router;
