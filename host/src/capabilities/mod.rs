@@ -23,7 +23,8 @@ pub struct Services {
 impl log::Host for HostState {
     fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
         let plugin = self.plugin.name.as_str();
-        let request_id = self.request_id.as_str();
+        let request_id = self.request_id();
+        let request_id = request_id.as_str();
         match level {
             log::Level::Trace => tracing::trace!(plugin, request_id, "{message}"),
             log::Level::Debug => tracing::debug!(plugin, request_id, "{message}"),

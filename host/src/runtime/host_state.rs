@@ -183,9 +183,8 @@ pub struct HostState {
     pub limits: Limits,
     pub plugin: Arc<PluginInfo>,
     pub services: Arc<Services>,
-    /// The request being served, for log lines.
-    pub request_id: String,
-    /// The same, for the lines of the plugin's stdout and stderr.
+    /// The plugin and the request being served, for the lines it logs (through `log`, and
+    /// its stdout and stderr).
     output: Arc<OutputTag>,
     pub clock: CallClock,
     /// Set when a body the plugin asked for passed `max_body_bytes`: (request?, limit).
@@ -225,7 +224,6 @@ impl HostState {
             limits: Limits { memory, hit: false },
             plugin,
             services,
-            request_id: String::new(),
             output,
             clock,
             body_too_large: None,
@@ -234,11 +232,14 @@ impl HostState {
 
     /// The request the next call serves, for every line it logs.
     pub fn set_request_id(&mut self, request_id: &str) {
-        self.request_id.clear();
-        self.request_id.push_str(request_id);
         let mut tagged = self.output.request_id.lock().unwrap();
         tagged.clear();
         tagged.push_str(request_id);
+    }
+
+    /// The request being served.
+    pub fn request_id(&self) -> std::sync::MutexGuard<'_, String> {
+        self.output.request_id.lock().unwrap()
     }
 
     /// Fails the call (a trap naming plugin and capability) unless `c` was granted.
