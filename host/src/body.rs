@@ -262,6 +262,90 @@ where
     }
 }
 
+pin_project_lite::pin_project! {
+    /// Passes a body on while keeping a copy of it behind `head`, up to `limit` bytes in all;
+    /// when the body has ended whole, hands the copy to `done`. A body that fails, passes the
+    /// limit or is dropped before its end (the client went away) hands over nothing.
+    pub struct Tee<B, F> {
+        #[pin]
+        inner: B,
+        copy: Option<BytesMut>,
+        limit: usize,
+        // The body's length when it was known at the start.
+        expected: Option<u64>,
+        seen: u64,
+        done: Option<F>,
+    }
+}
+
+impl<B: http_body::Body, F: FnOnce(Bytes)> Tee<B, F> {
+    pub fn new(inner: B, head: &[u8], limit: usize, done: F) -> Self {
+        let copy = (head.len() <= limit).then(|| BytesMut::from(head));
+        Tee {
+            expected: inner.size_hint().exact(),
+            inner,
+            copy,
+            limit,
+            seen: 0,
+            done: Some(done),
+        }
+    }
+}
+
+impl<B, F> http_body::Body for Tee<B, F>
+where
+    B: http_body::Body<Data = Bytes, Error = BoxError>,
+    F: FnOnce(Bytes),
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        let polled = this.inner.as_mut().poll_frame(cx);
+        // The end is the last frame of a body of known length (hyper stops polling one once
+        // all its bytes are written), a body that says it is at its end, or its `None`.
+        let ended = match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    *this.seen += data.len() as u64;
+                    if let Some(copy) = this.copy.as_mut() {
+                        if copy.len() + data.len() > *this.limit {
+                            *this.copy = None;
+                        } else {
+                            copy.extend_from_slice(data);
+                        }
+                    }
+                }
+                this.inner.is_end_stream() || *this.expected == Some(*this.seen)
+            }
+            Poll::Ready(Some(Err(_))) => {
+                *this.copy = None;
+                false
+            }
+            Poll::Ready(None) => true,
+            Poll::Pending => false,
+        };
+        if ended {
+            if let (Some(copy), Some(done)) = (this.copy.take(), this.done.take()) {
+                done(copy.freeze());
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Raised by a stream that passed its byte limit.
 #[derive(Debug, thiserror::Error)]
 #[error("body larger than {0} bytes")]
@@ -347,6 +431,59 @@ mod tests {
             .unwrap()
             .to_bytes()
             .to_vec()
+    }
+
+    /// Where a test tee's copy went.
+    type Got = Arc<std::sync::Mutex<Option<Bytes>>>;
+
+    /// A tee over `body` with `head` "H:" and `limit`, and where its copy went.
+    fn tee(body: Stream, limit: usize) -> (Tee<Stream, impl FnOnce(Bytes)>, Got) {
+        let got = Got::default();
+        let sink = got.clone();
+        let t = Tee::new(body, b"H:", limit, move |b| *sink.lock().unwrap() = Some(b));
+        (t, got)
+    }
+
+    #[tokio::test]
+    async fn a_tee_hands_over_the_whole_body_behind_its_head() {
+        let (t, got) = tee(chunks(&["ab", "cd"]).into_stream(), 100);
+        assert_eq!(t.collect().await.unwrap().to_bytes().as_ref(), b"abcd");
+        assert_eq!(got.lock().unwrap().as_deref(), Some(&b"H:abcd"[..]));
+    }
+
+    #[tokio::test]
+    async fn a_tee_of_known_length_hands_over_at_its_last_byte() {
+        // hyper polls a body of known length no further once its bytes are written.
+        let body = Full::new(Bytes::from_static(b"abcd"))
+            .map_err(|e| match e {})
+            .boxed_unsync();
+        let (mut t, got) = tee(body, 100);
+        let frame = t.frame().await.unwrap().unwrap();
+        assert_eq!(frame.data_ref().unwrap().as_ref(), b"abcd");
+        assert_eq!(got.lock().unwrap().as_deref(), Some(&b"H:abcd"[..]));
+    }
+
+    #[tokio::test]
+    async fn a_tee_hands_over_nothing_past_its_limit_on_error_or_when_dropped_early() {
+        let (t, got) = tee(chunks(&["ab", "cde"]).into_stream(), 6);
+        assert_eq!(t.collect().await.unwrap().to_bytes().as_ref(), b"abcde");
+        assert!(got.lock().unwrap().is_none(), "past the limit");
+
+        let failing = futures_util::stream::iter(vec![
+            Ok(Frame::data(Bytes::from_static(b"ab"))),
+            Err::<Frame<Bytes>, BoxError>("upstream reset".into()),
+        ]);
+        let (t, got) = tee(
+            Body::stream(http_body_util::StreamBody::new(failing)).into_stream(),
+            100,
+        );
+        assert!(t.collect().await.is_err());
+        assert!(got.lock().unwrap().is_none(), "after an error");
+
+        let (mut t, got) = tee(chunks(&["ab", "cd"]).into_stream(), 100);
+        t.frame().await.unwrap().unwrap();
+        drop(t);
+        assert!(got.lock().unwrap().is_none(), "dropped before its end");
     }
 
     #[tokio::test]

@@ -28,6 +28,21 @@ pub fn set_string(key: &str, value: &str, ttl: Option<Duration>) -> Result<(), S
     set(key, value.as_bytes(), ttl)
 }
 
+/// Stores `head` followed by `resp`'s body under `key` (expiring after `ttl`), without the
+/// body passing through the plugin: a streaming body goes on to the client as it arrives and
+/// the host stores the copy it kept once the body has ended. Nothing is stored when `head` and
+/// the body together pass `max_bytes` (the host bounds it at 64 MiB), or when the body ends
+/// in an error. Returns once a whole body is stored, or at once for a streaming one.
+pub fn set_with_body(
+    key: &str,
+    head: &[u8],
+    resp: &crate::Response,
+    ttl: Option<Duration>,
+    max_bytes: u64,
+) -> Result<(), String> {
+    crate::wit::kv::set_with_body(key, head, resp, ttl.map(duration_ms), max_bytes)
+}
+
 /// Removes `key`.
 pub fn delete(key: &str) -> Result<(), String> {
     crate::wit::kv::delete(key)

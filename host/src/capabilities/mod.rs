@@ -6,12 +6,17 @@ pub mod http;
 pub mod types;
 pub mod wasi_http;
 
+use crate::body::{Body, Tee};
 use crate::runtime::bindings::{config, counters, kv, log, metrics};
 use crate::runtime::{Capability, HostState};
 use crate::state::State;
 use bytes::Bytes;
+use http_body_util::BodyExt;
 use std::collections::HashMap;
 use std::time::Duration;
+
+/// The largest body `kv.set-with-body` keeps a copy of.
+const MAX_STORED_BODY: usize = 64 << 20;
 
 /// What every plugin store shares: state backends and the outbound HTTP client. A reload
 /// keeps the state (`Arc`) when `[state]` did not change, so kv entries and counters survive it.
@@ -71,6 +76,56 @@ impl kv::Host for HostState {
         let set = self.services.state.set(&key, Bytes::from(value), ttl);
         let out = self.clock.paused(set).await;
         Ok(out.map_err(|e| e.to_string()))
+    }
+
+    async fn set_with_body(
+        &mut self,
+        key: String,
+        head: Vec<u8>,
+        resp: wasmtime::component::Resource<crate::capabilities::types::ResponseData>,
+        ttl_ms: Option<u64>,
+        max_bytes: u64,
+    ) -> wasmtime::Result<Result<(), String>> {
+        self.require(Capability::Kv)?;
+        let key = self.namespaced(&key);
+        let ttl = ttl_ms.map(Duration::from_millis);
+        // The copy of a streaming body is held in memory until it ends: bounded whatever the
+        // plugin asks.
+        let limit = usize::try_from(max_bytes)
+            .unwrap_or(usize::MAX)
+            .min(MAX_STORED_BODY);
+        let resp = self.table.get_mut(&resp)?;
+        let stream = match std::mem::take(&mut resp.body) {
+            Body::Full(body) => {
+                resp.body = Body::Full(body.clone());
+                if head.len() + body.len() > limit {
+                    return Ok(Ok(()));
+                }
+                let mut value = head;
+                value.extend_from_slice(&body);
+                let set = self.services.state.set(&key, Bytes::from(value), ttl);
+                return Ok(self.clock.paused(set).await.map_err(|e| e.to_string()));
+            }
+            // hyper never polls a body that is at its end from the start: nothing to tee.
+            Body::Stream(stream) if http_body::Body::is_end_stream(&stream) => {
+                resp.body = Body::Stream(stream);
+                let set = self.services.state.set(&key, Bytes::from(head), ttl);
+                return Ok(self.clock.paused(set).await.map_err(|e| e.to_string()));
+            }
+            Body::Stream(stream) => stream,
+        };
+        let state = self.services.state.clone();
+        let plugin = self.plugin.name.clone();
+        let store = move |value: Bytes| {
+            // After the body ended, off the request's path: the response has been sent.
+            tokio::spawn(async move {
+                if let Err(e) = state.set(&key, value, ttl).await {
+                    tracing::warn!(plugin, "storing a streamed body failed: {e}");
+                }
+            });
+        };
+        resp.body = Body::Stream(Tee::new(stream, &head, limit, store).boxed_unsync());
+        Ok(Ok(()))
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), String>> {

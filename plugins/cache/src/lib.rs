@@ -22,6 +22,9 @@
 //!   `key_headers`; header values that are not valid UTF-8 (they could not be replayed
 //!   byte for byte); entries (status, headers and body) over `max_entry_bytes` (default 1 MiB,
 //!   at most 16 MiB).
+//! * A response streams to the client as it arrives, whether stored or not: the host keeps a
+//!   copy as it passes and stores the entry once the body has ended whole (a body cut off, or
+//!   one that grows past `max_entry_bytes`, is passed on and not stored).
 //! * A hit answers from `on_request` (later filters and the integration are skipped) with
 //!   `X-Cache: Hit` and `Age`; every other response of a cached method gets `X-Cache: Miss`.
 //! * A client's `Cache-Control: max-age=0` refreshes the entry (skips the lookup, stores the new
@@ -279,24 +282,28 @@ impl Cache {
                 headers.push((name.clone(), value));
             }
         }
-        let body = if method == "HEAD" {
-            Vec::new()
-        } else {
-            resp.body()
-        };
-        if Entry::encoded_len(&headers, body.len()) as u64 > self.s.max_entry_bytes {
+        if Entry::encoded_len(&headers, 0) as u64 > self.s.max_entry_bytes {
             return false;
         }
-        let entry = Entry {
+        // The entry without its body: the body is the rest of the entry, appended by the host
+        // as it streams to the client (a response is never held here, nor made to buffer).
+        let head = Entry {
             status: resp.status(),
             stored_at_ms: now_ms(),
             headers,
-            body,
+            body: Vec::new(),
         };
-        let Some(bytes) = entry.encode() else {
+        let Some(head) = head.encode() else {
             return false;
         };
-        match kv::set(&entry_key(id), &bytes, Some(Duration::from_secs(ttl_s))) {
+        let key = entry_key(id);
+        let ttl = Some(Duration::from_secs(ttl_s));
+        let stored = if method == "HEAD" {
+            kv::set(&key, &head, ttl)
+        } else {
+            kv::set_with_body(&key, &head, resp, ttl, self.s.max_entry_bytes)
+        };
+        match stored {
             Ok(()) => true,
             Err(e) => {
                 self.warn_backend("store an entry", &e, route);
@@ -313,10 +320,8 @@ impl Filter for Cache {
             .capabilities(&["kv", "metrics"]).answers_from_store()
     }
 
-    /// A miss stores the response, body included.
-    fn plan(&self) -> wicket_plugin_sdk::Plan {
-        wicket_plugin_sdk::Plan::default().response_body(wicket_plugin_sdk::BodyUse::Whole)
-    }
+    // A miss stores the response, body included, as it streams through (`kv::set_with_body`):
+    // the default plan, which needs no body whole.
 
     fn new(config: Config) -> Result<Self, String> {
         Ok(Self {
