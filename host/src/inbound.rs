@@ -2,7 +2,10 @@
 //! outright. One call from the pipeline, so that the router, every plugin and the upstream
 //! see the same path, the same host and the same client:
 //!
-//! 1. `CONNECT` is refused with 405: the gateway tunnels nothing.
+//! 1. `CONNECT` is refused with 405: the gateway tunnels nothing. The one exception is HTTP/2's
+//!    extended CONNECT for a WebSocket (RFC 8441, `:protocol = websocket`), which stands for
+//!    the `GET` with `Upgrade: websocket` of HTTP/1.1: it is routed as that `GET` and marked
+//!    [`H2WebSocket`] (only routes with `websocket = true` accept it).
 //! 2. Request line and headers over `max_header_bytes`, or over [`MAX_HEADERS`] headers, get a
 //!    JSON 431 (hyper's own limits are set above ours so that it rarely answers first).
 //! 3. The host: one `Host` header at most, of valid syntax, agreeing with the request
@@ -49,6 +52,12 @@ impl Inbound {
     }
 }
 
+/// A WebSocket asked for with HTTP/2's extended CONNECT (RFC 8441), now routed as a `GET`.
+/// Its answer is a `200` with no body (not a `101`), after which the stream carries the
+/// WebSocket.
+#[derive(Debug, Clone, Copy)]
+pub struct H2WebSocket;
+
 /// Check `req` and settle its path, host and client, rewriting its forwarding headers and
 /// adding `Host` when it came only as `:authority`.
 pub fn prepare<B>(
@@ -57,7 +66,16 @@ pub fn prepare<B>(
     peer: Peer,
 ) -> Result<Inbound, GatewayError> {
     if req.method() == Method::CONNECT {
-        return Err(GatewayError::MethodNotAllowed { allow: Vec::new() });
+        let websocket = req.version() == http::Version::HTTP_2
+            && req
+                .extensions()
+                .get::<hyper::ext::Protocol>()
+                .is_some_and(|p| p.as_str().eq_ignore_ascii_case("websocket"));
+        if !websocket {
+            return Err(GatewayError::MethodNotAllowed { allow: Vec::new() });
+        }
+        *req.method_mut() = Method::GET;
+        req.extensions_mut().insert(H2WebSocket);
     }
     check_head_size(req, server.max_header_bytes)?;
     let authority = authority(req, peer.scheme)?;

@@ -45,10 +45,12 @@ where
 {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
-    let method = req.method().clone();
     let mut req = req;
     // The canonical path, the one host and the client, or a refusal (400, 405, 431).
     let inbound = inbound::prepare(&mut req, &gw.config.server, peer);
+    // After `prepare`: an HTTP/2 WebSocket's CONNECT is routed as the GET it stands for.
+    let method = req.method().clone();
+    let h2_websocket = req.extensions().get::<inbound::H2WebSocket>().is_some();
     // For the access log line only.
     let path = gw.config.server.access_log.then(|| match &inbound {
         Ok(i) => i.path.clone(),
@@ -121,6 +123,7 @@ where
     into_http(
         response,
         &method,
+        h2_websocket,
         &request_id,
         gw.config.server.stream_idle_timeout,
     )
@@ -169,11 +172,18 @@ where
     };
 
     // An admitted WebSocket upgrade needs the client's side of the connection later.
-    let upgrade = if route.websocket && crate::websocket::is_upgrade(&parts) {
+    let h2_websocket = parts.extensions.get::<inbound::H2WebSocket>().is_some();
+    let upgrade = if route.websocket && (h2_websocket || crate::websocket::is_upgrade(&parts)) {
         parts.extensions.remove::<hyper::upgrade::OnUpgrade>()
     } else {
         None
     };
+    if h2_websocket && upgrade.is_none() {
+        // HTTP/1.1 falls back to a plain GET here; an HTTP/2 CONNECT has no such fallback.
+        return Err(GatewayError::BadRequest(
+            "this route does not accept WebSocket connections".into(),
+        ));
+    }
     strip_hop_by_hop(&mut parts.headers);
     let mut ctx = ContextData::default();
     ctx.set("request_id", request_id);
@@ -248,6 +258,7 @@ where
                         &ctx,
                         forward,
                         client_side,
+                        h2_websocket,
                         request_id,
                     )
                     .await
@@ -398,6 +409,7 @@ fn refusal(e: PluginError, request_id: &str, route: &Route) -> ResponseData {
 fn into_http(
     resp: ResponseData,
     method: &http::Method,
+    h2_websocket: bool,
     request_id: &str,
     idle: std::time::Duration,
 ) -> http::Response<Stream> {
@@ -407,10 +419,18 @@ fn into_http(
         body,
     } = resp;
     strip_hop_by_hop(&mut headers);
-    if status == http::StatusCode::SWITCHING_PROTOCOLS {
+    let opened = if h2_websocket {
+        // RFC 8441: a 2xx opens the stream, and has no body, not even a length.
+        status.is_success()
+    } else if status == http::StatusCode::SWITCHING_PROTOCOLS {
         // The WebSocket handshake's answer: hyper hands the connection over after it.
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        true
+    } else {
+        false
+    };
+    if opened {
         let mut out = http::Response::new(Body::empty().into_stream());
         *out.status_mut() = status;
         *out.headers_mut() = headers;

@@ -1,13 +1,15 @@
-//! WebSocket through the gateway (HTTP/1.1 `Upgrade`, RFC 6455) on routes with
-//! `websocket = true`. The upgrade request goes through the route's request filters like any
-//! request (auth, quota refuse it before anything is opened), then to the upstream of the
-//! route's planned forward with its upgrade headers; when the upstream switches protocols, the
-//! client gets the 101 and the two connections are spliced byte for byte until either closes.
+//! WebSocket through the gateway on routes with `websocket = true`: HTTP/1.1 `Upgrade` (RFC
+//! 6455) and HTTP/2's extended CONNECT (RFC 8441). The upgrade request goes through the route's
+//! request filters like any request (auth, quota refuse it before anything is opened), then to
+//! the upstream of the route's planned forward as an HTTP/1.1 upgrade; when the upstream
+//! switches protocols, the client gets the 101 (HTTP/1.1) or the 200 (HTTP/2), and the two
+//! sides are spliced byte for byte until either closes.
 
 use crate::capabilities::http::{planned_request, Client};
 use crate::capabilities::types::{ContextData, RequestData, ResponseData};
 use crate::runtime::bindings::http::Error as HttpError;
 use crate::runtime::describe::Forward;
+use base64::Engine as _;
 use http::header::{self, HeaderValue};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
@@ -55,6 +57,7 @@ pub async fn forward(
     ctx: &ContextData,
     plan: &Forward,
     client_side: OnUpgrade,
+    h2_client: bool,
     request_id: &str,
 ) -> Result<ResponseData, HttpError> {
     let mut out = planned_request(req, ctx, plan, true)?;
@@ -62,9 +65,22 @@ pub async fn forward(
         .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     out.headers
         .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    let (resp, upstream_side) = client.send_upgrade(out, plan.timeout).await?;
+    if h2_client {
+        // An HTTP/2 client sends no key (RFC 8441 §5): the upstream's HTTP/1.1 handshake
+        // needs one. Any 16 random bytes will do; the answer's accept value is for us alone.
+        let key = base64::engine::general_purpose::STANDARD.encode(uuid::Uuid::new_v4().as_bytes());
+        out.headers.insert(
+            "sec-websocket-key",
+            HeaderValue::from_str(&key).expect("base64 is a header value"),
+        );
+    }
+    let (mut resp, upstream_side) = client.send_upgrade(out, plan.timeout).await?;
     if resp.status != http::StatusCode::SWITCHING_PROTOCOLS {
         return Ok(resp);
+    }
+    if h2_client {
+        resp.status = http::StatusCode::OK;
+        resp.headers.remove("sec-websocket-accept");
     }
     let Some(upstream_side) = upstream_side else {
         return Err(HttpError::Protocol(

@@ -330,13 +330,10 @@ fn ws_echo_upstream() -> std::net::SocketAddr {
     addr
 }
 
-#[tokio::test]
-async fn websocket_echo_through_an_auth_filter() {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    use tokio_tungstenite::tungstenite::Message;
-    let echo = ws_echo_upstream();
+/// A gateway with the WebSocket route `/ws` (`websocket = true`) behind an API key, to `echo`.
+fn ws_gateway(echo: std::net::SocketAddr) -> Gateway {
     let key_sha = sha256_hex(KEY.as_bytes());
-    let gw = Gateway::start(&format!(
+    Gateway::start(&format!(
         r#"[server]
 listen = "127.0.0.1:0"
 admin = "127.0.0.1:0"
@@ -355,7 +352,15 @@ websocket = true
 plugins = ["key"]
 integration = "backend"
 "#
-    ));
+    ))
+}
+
+#[tokio::test]
+async fn websocket_echo_through_an_auth_filter() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    let echo = ws_echo_upstream();
+    let gw = ws_gateway(echo);
     let url = format!("ws://{}/ws", gw.addr);
 
     // Without credentials the upgrade is refused before anything reaches the upstream.
@@ -407,6 +412,85 @@ integration = "backend"
         metrics.contains("wicket_websocket_upgrades_total 1"),
         "{metrics}"
     );
+}
+
+/// The same echo over HTTP/2 (RFC 8441): an h2c client opens the WebSocket with an extended
+/// CONNECT, refused without the key and answered 200 with it, and the stream carries the
+/// WebSocket to the HTTP/1.1 upstream and back.
+#[tokio::test]
+async fn websocket_over_http2_extended_connect() {
+    use http_body_util::Empty;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+    use tokio_tungstenite::tungstenite::Message;
+    let echo = ws_echo_upstream();
+    let gw = ws_gateway(echo);
+    let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let connect = |key: Option<&str>| {
+        let mut b = hyper::Request::builder()
+            .method(hyper::Method::CONNECT)
+            .version(hyper::Version::HTTP_2)
+            .uri(format!("http://{}/ws", gw.addr))
+            .header("sec-websocket-version", "13")
+            .extension(hyper::ext::Protocol::from_static("websocket"));
+        if let Some(key) = key {
+            b = b.header("x-api-key", key);
+        }
+        b.body(Empty::<Bytes>::new()).unwrap()
+    };
+    // An extended CONNECT may be sent once the server's SETTINGS have allowed it.
+    let mut refused = None;
+    for _ in 0..40 {
+        match sender.send_request(connect(None)).await {
+            Ok(resp) => {
+                refused = Some(resp);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(25)).await,
+        }
+    }
+    let refused = refused.expect("the gateway never allowed extended CONNECT");
+    assert_eq!(refused.status(), 403);
+
+    let resp = sender.send_request(connect(Some(KEY))).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().get("sec-websocket-accept").is_none());
+    let stream = hyper::upgrade::on(resp).await.unwrap();
+    let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+        hyper_util::rt::TokioIo::new(stream),
+        Role::Client,
+        None,
+    )
+    .await;
+    for i in 0..3 {
+        let text = format!("over h2 {i}");
+        futures_util::SinkExt::send(&mut ws, Message::text(text.clone()))
+            .await
+            .unwrap();
+        let back = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(back.into_text().unwrap().as_str(), text);
+    }
+    ws.close(None).await.unwrap();
+
+    // A plain CONNECT (a tunnel) is still refused.
+    let tunnel = hyper::Request::builder()
+        .method(hyper::Method::CONNECT)
+        .version(hyper::Version::HTTP_2)
+        .uri(format!("http://{}", gw.addr))
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let resp = sender.send_request(tunnel).await.unwrap();
+    assert_eq!(resp.status(), 405);
 }
 
 /// The cache stores a response while it streams through: events still reach the first client

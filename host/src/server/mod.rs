@@ -64,7 +64,9 @@ impl ConnSettings {
             .max_concurrent_streams(100)
             .max_header_list_size(hyper_header_bytes(server.max_header_bytes) as u32)
             .keep_alive_interval(Some(H2_PING_INTERVAL))
-            .keep_alive_timeout(H2_PING_TIMEOUT);
+            .keep_alive_timeout(H2_PING_TIMEOUT)
+            // WebSockets over HTTP/2 (RFC 8441), for routes with `websocket = true`.
+            .enable_connect_protocol();
         ConnSettings {
             from: Arc::downgrade(gateway),
             builder: Arc::new(builder),
