@@ -475,6 +475,7 @@ async fn serve(
     if watch {
         deploy::runtime().spawn(deploy::watch(deployer.clone()));
     }
+    deploy::runtime().spawn(reopen_access_log_on_sigusr1(shared.clone()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut threads = Vec::new();
     for (i, (std_listener, rebind)) in listeners.zip(rebound).enumerate() {
@@ -519,6 +520,23 @@ async fn serve(
     };
     wicket::server::serve(listener, shared, own_rebind, shutdown, workers).await;
     Ok(Some(threads))
+}
+
+/// `SIGUSR1` reopens the access log file (logrotate renamed it): the lines after it go to a
+/// new file at the configured path.
+async fn reopen_access_log_on_sigusr1(shared: wicket::server::Shared) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
+        tracing::warn!("cannot listen for SIGUSR1: the access log will not be reopened");
+        return;
+    };
+    while usr1.recv().await.is_some() {
+        wicket::telemetry::access_log::reopen();
+        if let Some(log) = &shared.load().access_log {
+            log.wake();
+        }
+        tracing::info!("SIGUSR1: reopening the access log");
+    }
 }
 
 async fn shutdown_signal() {
