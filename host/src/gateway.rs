@@ -239,6 +239,19 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// Wait (up to `timeout` each) until the access log lines and trace spans queued so far
+    /// are written and exported: at exit, after the requests drained.
+    pub fn flush_telemetry(&self, timeout: std::time::Duration) {
+        if let Some(log) = &self.access_log {
+            log.flush(timeout);
+        }
+        if let Some(tracer) = &self.tracer {
+            tracer.flush(timeout);
+        }
+    }
+}
+
 /// The config's access log writer and trace exporter, each with a thread of its own (which
 /// ends with this gateway, once it has written what was queued).
 fn telemetry(

@@ -513,3 +513,83 @@ export_interval_ms = 50
     let server = named(&spans, "GET pets");
     assert!(server.parent_span_id.is_empty(), "a root span");
 }
+
+#[tokio::test]
+async fn a_collector_that_never_answers_costs_requests_nothing_and_spans_are_counted_dropped() {
+    let upstream = Upstream::start();
+    // Accepts connections and never answers: every export hangs until its timeout.
+    let stuck = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let telemetry = format!(
+        r#"
+[telemetry]
+otlp_endpoint = "http://{}/v1/traces"
+queue_spans = 4
+batch_spans = 2
+export_interval_ms = 10
+export_timeout_ms = 30000
+"#,
+        stuck.local_addr().unwrap()
+    );
+    let gw = Gateway::start(&config(&upstream, r#"admin = "127.0.0.1:0""#, &telemetry));
+    let c = client();
+    for i in 0..40 {
+        let started = Instant::now();
+        let resp = c
+            .get(gw.url(&format!("/pets/{i}")))
+            .header("x-api-key", KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "request {i} waited for the collector: {:?}",
+            started.elapsed()
+        );
+    }
+    // 3 spans a request, at most a queue and a batch in flight: the rest dropped, counted.
+    let metrics = gw.metrics().await;
+    let dropped: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("wicket_trace_spans_dropped_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no dropped counter in:\n{metrics}"));
+    assert!(dropped >= 100, "{dropped} dropped of 120");
+    drop(stuck);
+}
+
+#[tokio::test]
+async fn spans_still_queued_at_sigterm_are_exported_before_exit() {
+    let upstream = Upstream::start();
+    let receiver = Receiver::start();
+    // Nothing would go out for a minute but for the flush at exit.
+    let telemetry = format!(
+        r#"
+[telemetry]
+otlp_endpoint = "{}"
+service_name = "edge-gw"
+export_interval_ms = 60000
+"#,
+        receiver.server.url("/v1/traces")
+    );
+    let mut gw = Gateway::start(&config(&upstream, "", &telemetry));
+    let resp = client()
+        .get(gw.url("/pets/5"))
+        .header("x-api-key", KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let description: Value = resp.json().await.unwrap();
+    let (trace, _, _) = received_traceparent(&description);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        receiver.spans.lock().unwrap().is_empty(),
+        "nothing exported yet"
+    );
+    gw.signal("TERM");
+    let status = gw.wait_exit(Duration::from_secs(10)).expect("exited");
+    assert!(status.success(), "{status:?}");
+    let spans = receiver.trace(trace, 3);
+    assert_eq!(names(&spans).len(), 3, "{:?}", names(&spans));
+}

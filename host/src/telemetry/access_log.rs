@@ -28,6 +28,8 @@ pub fn reopen() {
 enum Msg {
     Line(String),
     Wake,
+    /// Answered once everything queued before it is written.
+    Flush(std::sync::mpsc::Sender<()>),
 }
 
 /// A config's access log: its fields and the queue to its writer thread.
@@ -124,6 +126,14 @@ impl AccessLog {
     /// Let the writer act on a [`reopen`] now.
     pub fn wake(&self) {
         let _ = self.tx.try_send(Msg::Wake);
+    }
+
+    /// Wait up to `timeout` until the lines queued so far are written.
+    pub fn flush(&self, timeout: Duration) {
+        let (ack, done) = std::sync::mpsc::channel();
+        if super::send_within(&self.tx, Msg::Flush(ack), timeout) {
+            let _ = done.recv_timeout(timeout);
+        }
     }
 
     /// Queue the line for `rec`; dropped (and counted) when the writer is that far behind.
@@ -389,11 +399,14 @@ fn write_lines(rx: Receiver<Msg>, mut out: Output, path: Option<PathBuf>) {
     let mut generation = GENERATION.load(Ordering::SeqCst);
     let mut batch = Vec::with_capacity(64 << 10);
     let mut failing = false;
+    let mut acks = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
         while let Some(msg) = next {
-            if let Msg::Line(l) = msg {
-                batch.extend_from_slice(l.as_bytes());
+            match msg {
+                Msg::Line(l) => batch.extend_from_slice(l.as_bytes()),
+                Msg::Flush(ack) => acks.push(ack),
+                Msg::Wake => {}
             }
             next = if batch.len() < (1 << 20) {
                 rx.try_recv().ok()
@@ -411,19 +424,21 @@ fn write_lines(rx: Receiver<Msg>, mut out: Output, path: Option<PathBuf>) {
                 }
             }
         }
-        if batch.is_empty() {
-            continue;
-        }
-        match out.write(&batch) {
-            Ok(()) => failing = false,
-            Err(e) if !failing => {
-                // Said once per run of failures, not once per batch.
-                failing = true;
-                tracing::error!("cannot write the access log: {e}");
+        if !batch.is_empty() {
+            match out.write(&batch) {
+                Ok(()) => failing = false,
+                Err(e) if !failing => {
+                    // Said once per run of failures, not once per batch.
+                    failing = true;
+                    tracing::error!("cannot write the access log: {e}");
+                }
+                Err(_) => {}
             }
-            Err(_) => {}
+            batch.clear();
         }
-        batch.clear();
+        for ack in acks.drain(..) {
+            let _ = ack.send(());
+        }
     }
 }
 

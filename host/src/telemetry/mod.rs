@@ -15,3 +15,25 @@ pub mod trace;
 pub use access_log::AccessLog;
 pub use observe::{Observation, Phase};
 pub use trace::Tracer;
+
+/// Queue `msg`, waiting up to `timeout` for room: for the rare caller that may wait (a flush
+/// at exit), never for a request.
+fn send_within<T>(
+    tx: &std::sync::mpsc::SyncSender<T>,
+    mut msg: T,
+    timeout: std::time::Duration,
+) -> bool {
+    use std::sync::mpsc::TrySendError;
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match tx.try_send(msg) {
+            Ok(()) => return true,
+            Err(TrySendError::Disconnected(_)) => return false,
+            Err(TrySendError::Full(m)) if std::time::Instant::now() < deadline => {
+                msg = m;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(TrySendError::Full(_)) => return false,
+        }
+    }
+}

@@ -21,8 +21,15 @@ use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter, SpanLinks};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::time::{Duration, Instant};
 
+/// What requests (and a flush at exit) hand the export thread.
+enum Item {
+    Span(SpanRecord),
+    /// Answered once everything queued before it is exported (or failed).
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
 pub struct Exporter {
-    tx: SyncSender<SpanRecord>,
+    tx: SyncSender<Item>,
     dropped: metrics::Counter,
 }
 
@@ -66,8 +73,16 @@ impl Exporter {
 
     /// Queue a finished span; dropped and counted when the queue is full.
     pub fn submit(&self, span: SpanRecord) {
-        if self.tx.try_send(span).is_err() {
+        if self.tx.try_send(Item::Span(span)).is_err() {
             self.dropped.increment(1);
+        }
+    }
+
+    /// Wait up to `timeout` until the spans queued so far are exported.
+    pub fn flush(&self, timeout: Duration) {
+        let (ack, done) = std::sync::mpsc::channel();
+        if super::send_within(&self.tx, Item::Flush(ack), timeout) {
+            let _ = done.recv_timeout(timeout);
         }
     }
 }
@@ -78,7 +93,7 @@ struct Batching {
 }
 
 /// The export thread: until the config that started it is gone, then what is left.
-fn export_spans(rx: Receiver<SpanRecord>, exporter: opentelemetry_otlp::SpanExporter, b: Batching) {
+fn export_spans(rx: Receiver<Item>, exporter: opentelemetry_otlp::SpanExporter, b: Batching) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -98,27 +113,36 @@ fn export_spans(rx: Receiver<SpanRecord>, exporter: opentelemetry_otlp::SpanExpo
     let mut since = Instant::now();
     let mut open = true;
     let mut failing = false;
+    let mut acks = Vec::new();
     while open {
         let wait = b.interval.saturating_sub(since.elapsed());
-        match rx.recv_timeout(wait) {
-            Ok(span) => {
-                batch.push(span_data(span, &scope));
-                while batch.len() < b.size {
-                    match rx.try_recv() {
-                        Ok(span) => batch.push(span_data(span, &scope)),
-                        Err(_) => break,
-                    }
-                }
+        let mut item = match rx.recv_timeout(wait) {
+            Ok(item) => Some(item),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => {
+                open = false;
+                None
             }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => open = false,
+        };
+        while let Some(it) = item.take() {
+            match it {
+                Item::Span(span) => batch.push(span_data(span, &scope)),
+                Item::Flush(ack) => acks.push(ack),
+            }
+            if batch.len() < b.size && acks.is_empty() {
+                item = rx.try_recv().ok();
+            }
         }
-        let due = batch.len() >= b.size || since.elapsed() >= b.interval || !open;
+        let due =
+            batch.len() >= b.size || since.elapsed() >= b.interval || !open || !acks.is_empty();
         if !due {
             continue;
         }
         since = Instant::now();
         if batch.is_empty() {
+            for ack in acks.drain(..) {
+                let _ = ack.send(());
+            }
             continue;
         }
         let spans = std::mem::replace(&mut batch, Vec::with_capacity(b.size));
@@ -135,6 +159,9 @@ fn export_spans(rx: Receiver<SpanRecord>, exporter: opentelemetry_otlp::SpanExpo
                 }
                 failing = true;
             }
+        }
+        for ack in acks.drain(..) {
+            let _ = ack.send(());
         }
     }
 }

@@ -154,6 +154,11 @@ impl Tracer {
     pub fn submit(&self, span: SpanRecord) {
         self.exporter.submit(span);
     }
+
+    /// Wait up to `timeout` until the spans queued so far are exported.
+    pub fn flush(&self, timeout: std::time::Duration) {
+        self.exporter.flush(timeout);
+    }
 }
 
 /// A new trace is sampled by its id (as OpenTelemetry's `TraceIdRatioBased`), so every
