@@ -12,7 +12,8 @@ every round so drift hits all of them alike; figures are medians over the rounds
 Arms: the load generator's ceiling is `direct` (straight to the upstream); `hyper-floor`, a plain
 hyper proxy (bench/src/bin/hyper-floor.rs) that is the floor for Wicket's own cost; nginx;
 Wicket with 0, 1, 2, 5, 10 no-op filters (pooled and fresh); the realistic chain api-key ->
-quota -> headers -> http; a cache hit. Then streams: SSE (time from the upstream's write to
+quota -> headers -> http; a cache hit; `wicket-0-traced`, wicket-0 with every request traced and
+its spans exported over OTLP/HTTP (to the upstream, which discards them). Then streams: SSE (time from the upstream's write to
 the client's read, per event) and a 1 GiB download (throughput, peak RSS), for direct, nginx
 and Wicket.
 
@@ -399,10 +400,16 @@ def main():
         variants = [("wicket-0", 0, "pooled")]
         for n in counts:
             variants += [(f"wicket-pooled-{n}", n, "pooled"), (f"wicket-fresh-{n}", n, "request")]
+        # Tracing on: every request sampled and exported (OTLP/HTTP) to the upstream, which
+        # answers 200 and discards the spans; against wicket-0, the cost of tracing.
+        variants += [("wicket-0-traced", 0, "pooled")]
         for name, n, isolation in variants:
             port = free_port()
             cfg = workdir / f"{name}.toml"
-            cfg.write_text(wicket_config(port, up_port, n, isolation, noop))
+            text = wicket_config(port, up_port, n, isolation, noop)
+            if name.endswith("-traced"):
+                text += f'\n[telemetry]\notlp_endpoint = "http://127.0.0.1:{up_port}/v1/traces"\nsample_ratio = 1.0\n'
+            cfg.write_text(text)
             starters[name] = (lambda name=name, cfg=cfg, port=port: (
                 Proc(name, [RELEASE / "wicket", "run", "--config", cfg], PROXY_CORE, env=env),
                 f"http://127.0.0.1:{port}/x"))

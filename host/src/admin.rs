@@ -69,6 +69,26 @@ const HOST_FAMILIES: &[(&str, Kind, &str)] = &[
         Kind::Histogram,
         "Time in one plugin call, by plugin and phase (on_request, on_response, handle).",
     ),
+    (
+        "wicket_access_log_dropped_total",
+        Kind::Counter,
+        "Access log lines dropped because the writer was buffer_lines behind (disk or stdout reader too slow).",
+    ),
+    (
+        "wicket_trace_spans_exported_total",
+        Kind::Counter,
+        "Trace spans the OTLP collector accepted.",
+    ),
+    (
+        "wicket_trace_spans_dropped_total",
+        Kind::Counter,
+        "Trace spans dropped because the export queue ([telemetry] queue_spans) was full.",
+    ),
+    (
+        "wicket_trace_export_errors_total",
+        Kind::Counter,
+        "OTLP export requests that failed after their retries (their spans are lost).",
+    ),
 ];
 
 /// Whether the host records family `name` itself (a plugin may not record into it).

@@ -149,6 +149,10 @@ pub struct Gateway {
     /// The listener's TLS (`[server.tls]`), read with the rest of the config so that a reload
     /// also picks up a renewed certificate.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// `[server.access_log]`: where each request's line goes.
+    pub access_log: Option<crate::telemetry::AccessLog>,
+    /// `[telemetry]`: how each request's trace starts and where its spans go.
+    pub tracer: Option<crate::telemetry::Tracer>,
     // Dropped last: the plugins' instances belong to its engine.
     _runtime: Runtime,
 }
@@ -208,6 +212,7 @@ impl Gateway {
             },
             None => None,
         };
+        let (access_log, tracer) = telemetry(&config, &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -221,6 +226,8 @@ impl Gateway {
         }
         Ok(Gateway {
             tls,
+            access_log,
+            tracer,
             router,
             unmatched: RouteMetrics::new("(none)", None),
             portal,
@@ -230,6 +237,57 @@ impl Gateway {
             _runtime: runtime,
         })
     }
+}
+
+impl Gateway {
+    /// Wait (up to `timeout` each) until the access log lines and trace spans queued so far
+    /// are written and exported: at exit, after the requests drained.
+    pub fn flush_telemetry(&self, timeout: std::time::Duration) {
+        if let Some(log) = &self.access_log {
+            log.flush(timeout);
+        }
+        if let Some(tracer) = &self.tracer {
+            tracer.flush(timeout);
+        }
+    }
+}
+
+/// The config's access log writer and trace exporter, each with a thread of its own (which
+/// ends with this gateway, once it has written what was queued).
+fn telemetry(
+    config: &GatewayConfig,
+    errors: &mut Vec<LoadError>,
+) -> (
+    Option<crate::telemetry::AccessLog>,
+    Option<crate::telemetry::Tracer>,
+) {
+    let at = |key: &str, message: String| LoadError {
+        location: crate::config::Location {
+            file: config.source.clone(),
+            line: 1,
+            column: 1,
+        },
+        key: key.into(),
+        message,
+    };
+    let log = config.server.access_log.as_ref().and_then(|c| {
+        crate::telemetry::AccessLog::start(c)
+            .map_err(|e| {
+                let path = c.path.as_ref().map(|p| p.display().to_string());
+                let what = path.unwrap_or_else(|| "stdout".into());
+                errors.push(at(
+                    "server.access_log.path",
+                    format!("cannot open {what}: {e}"),
+                ));
+            })
+            .ok()
+    });
+    let tracer = config.telemetry.as_ref().and_then(|c| {
+        crate::telemetry::Tracer::start(c)
+            .map_err(|e| errors.push(at("telemetry", format!("cannot start the exporter: {e:#}"))))
+            .ok()
+    });
+    (log, tracer)
 }
 
 /// Routes that would never see a request because the portal answers their path first.

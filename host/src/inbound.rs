@@ -172,7 +172,7 @@ mod tests {
             header_read_timeout: Duration::from_secs(1),
             request_timeout: Duration::from_secs(1),
             max_connections: 1,
-            access_log: false,
+            access_log: None,
             tls: None,
             tls_handshake_timeout: Duration::from_secs(1),
             stream_idle_timeout: Duration::from_secs(1),

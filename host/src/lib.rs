@@ -20,5 +20,6 @@ pub mod router;
 pub mod runtime;
 pub mod server;
 pub mod state;
+pub mod telemetry;
 pub mod template;
 pub mod websocket;

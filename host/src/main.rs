@@ -414,13 +414,8 @@ fn run(path: PathBuf, watch: bool) -> ExitCode {
     };
     let outcome = runtime.block_on(serve(path, parsed, watch));
     match outcome {
-        Ok(Some(workers)) => {
-            for w in workers {
-                let _ = w.join();
-            }
-            ExitCode::SUCCESS
-        }
-        Ok(None) => ExitCode::FAILURE,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             tracing::error!("{e:#}");
             ExitCode::FAILURE
@@ -428,17 +423,13 @@ fn run(path: PathBuf, watch: bool) -> ExitCode {
     }
 }
 
-/// Load, bind, and serve until a shutdown signal. Returns the other workers' threads (to be
-/// joined once they drained), or `None` when the config did not load.
-async fn serve(
-    path: PathBuf,
-    parsed: Parsed,
-    watch: bool,
-) -> anyhow::Result<Option<Vec<std::thread::JoinHandle<()>>>> {
+/// Load, bind, and serve until a shutdown signal, then until every worker drained. `false`
+/// when the config did not load.
+async fn serve(path: PathBuf, parsed: Parsed, watch: bool) -> anyhow::Result<bool> {
     let started = std::time::Instant::now();
     let metrics = wicket::admin::install_recorder()?;
     let Some((config, services, gateway)) = load(parsed).await else {
-        return Ok(None);
+        return Ok(false);
     };
     let tls = gateway.tls.is_some();
     let workers = match config.server.runtime {
@@ -475,6 +466,7 @@ async fn serve(
     if watch {
         deploy::runtime().spawn(deploy::watch(deployer.clone()));
     }
+    deploy::runtime().spawn(reopen_access_log_on_sigusr1(shared.clone()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut threads = Vec::new();
     for (i, (std_listener, rebind)) in listeners.zip(rebound).enumerate() {
@@ -517,8 +509,33 @@ async fn serve(
         shutdown_signal().await;
         let _ = stop.send(true);
     };
-    wicket::server::serve(listener, shared, own_rebind, shutdown, workers).await;
-    Ok(Some(threads))
+    wicket::server::serve(listener, shared.clone(), own_rebind, shutdown, workers).await;
+    // The other workers drain on their own threads; then what the requests logged and
+    // traced is written out before the process ends.
+    for t in threads {
+        let _ = t.join();
+    }
+    shared
+        .load()
+        .flush_telemetry(std::time::Duration::from_secs(2));
+    Ok(true)
+}
+
+/// `SIGUSR1` reopens the access log file (logrotate renamed it): the lines after it go to a
+/// new file at the configured path.
+async fn reopen_access_log_on_sigusr1(shared: wicket::server::Shared) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
+        tracing::warn!("cannot listen for SIGUSR1: the access log will not be reopened");
+        return;
+    };
+    while usr1.recv().await.is_some() {
+        wicket::telemetry::access_log::reopen();
+        if let Some(log) = &shared.load().access_log {
+            log.wake();
+        }
+        tracing::info!("SIGUSR1: reopening the access log");
+    }
 }
 
 async fn shutdown_signal() {

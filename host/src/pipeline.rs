@@ -22,6 +22,8 @@ use crate::router::Match;
 use crate::runtime::bindings::http::Error as HttpError;
 use crate::runtime::BodyUse;
 use crate::runtime::{HeaderEdits, Lease, PluginError, Verdict};
+use crate::telemetry::access_log::{Record, Seen};
+use crate::telemetry::{Observation, Phase};
 use bytes::Bytes;
 use http::{header, HeaderValue, Request};
 use http_body_util::BodyExt;
@@ -44,18 +46,30 @@ where
     B::Error: Into<BoxError>,
 {
     let started = Instant::now();
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let uuid = uuid::Uuid::new_v4();
+    let request_id = uuid.to_string();
     let mut req = req;
     // The canonical path, the one host and the client, or a refusal (400, 405, 431).
     let inbound = inbound::prepare(&mut req, &gw.config.server, peer);
     // After `prepare`: an HTTP/2 WebSocket's CONNECT is routed as the GET it stands for.
     let method = req.method().clone();
     let h2_websocket = req.extensions().get::<inbound::H2WebSocket>().is_some();
-    // For the access log line only.
-    let path = gw.config.server.access_log.then(|| match &inbound {
+    let log = gw.access_log.as_ref();
+    let mut obs = Observation::new(log, gw.tracer.as_ref());
+    if let Some(tracer) = &gw.tracer {
+        let trusted = &gw.config.server.trusted_proxies;
+        let trace = tracer.begin(req.headers_mut(), peer.addr.ip(), trusted, uuid.as_u128());
+        obs.trace = Some(trace);
+    }
+    // For the access log line and the request's span only.
+    let path = (log.is_some() || obs.sampled().is_some()).then(|| match &inbound {
         Ok(i) => i.path.clone(),
         Err(_) => req.uri().path().to_string(),
     });
+    let mut seen = log.map(|l| Seen::new(&l.config, &req));
+    if let (Some(seen), Ok(i)) = (&mut seen, &inbound) {
+        seen.client_ip = Some(i.client.text.clone());
+    }
 
     // The developer portal's pages and `/openapi.json` (`[portal]`), before any route.
     let portal = match (&gw.portal, &inbound) {
@@ -80,6 +94,7 @@ where
                 peer,
                 inbound,
                 &request_id,
+                &mut obs,
             ));
             match tokio::time::timeout(timeout, run).await {
                 Ok(outcome) => (Some(route), outcome),
@@ -107,17 +122,48 @@ where
     let metrics: &RouteMetrics = route.map(|r| &r.metrics).unwrap_or(&gw.unmatched);
     metrics.count(response.status);
     metrics.seconds.record(elapsed.as_secs_f64());
-    if gw.config.server.access_log {
-        tracing::info!(
-            target: "wicket::access",
-            request_id,
-            client = %peer.addr.ip(),
-            method = %method,
-            path = path.as_deref().unwrap_or_default(),
-            route = route_name.unwrap_or("-"),
-            stage = route.and_then(|r| r.stage.as_deref()),
-            status = response.status.as_u16(),
-            micros = elapsed.as_micros() as u64,
+    if let (Some(log), Some(seen)) = (log, &seen) {
+        let peer_ip;
+        let client_ip = match &seen.client_ip {
+            Some(ip) => ip.to_str().ok(),
+            None => {
+                peer_ip = peer.addr.ip().to_string();
+                Some(peer_ip.as_str())
+            }
+        };
+        log.write(&Record {
+            arrived: seen.arrived,
+            request_id: &request_id,
+            method: method.as_str(),
+            path: path.as_deref().unwrap_or_default(),
+            query: seen.query.as_deref(),
+            route: route_name,
+            stage: route.and_then(|r| r.stage.as_deref()),
+            status: response.status.as_u16(),
+            bytes_in: seen.bytes_in,
+            bytes_out: match &response.body {
+                Body::Full(b) => Some(b.len() as u64),
+                Body::Stream(s) => http_body::Body::size_hint(s).exact(),
+            },
+            latency: elapsed,
+            integration: obs.integration,
+            plugin_times: &obs.plugin_times,
+            user_agent: seen.user_agent.as_ref().and_then(|v| v.to_str().ok()),
+            client_ip,
+            protocol: seen.protocol,
+            host: seen.host.as_ref().and_then(|v| v.to_str().ok()),
+            trace_id: obs.trace.as_ref().map(|t| t.ctx.trace_id),
+            context: &obs.context,
+        });
+    }
+    if obs.sampled().is_some() {
+        finish_span(
+            &mut obs,
+            &method,
+            path.as_deref(),
+            route,
+            &request_id,
+            response.status,
         );
     }
     into_http(
@@ -130,14 +176,16 @@ where
 }
 
 /// The request's way through its route, once matched.
-async fn run_route<B>(
-    gw: &Gateway,
-    route: &Route,
+#[allow(clippy::too_many_arguments)] // each is one part of the request; a struct would only rename them
+async fn run_route<'g, B>(
+    gw: &'g Gateway,
+    route: &'g Route,
     params: Vec<(String, String)>,
     req: Request<B>,
     peer: Peer,
     inbound: Inbound,
     request_id: &str,
+    obs: &mut Observation<'g>,
 ) -> Result<ResponseData, GatewayError>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
@@ -226,7 +274,12 @@ where
             leases.push(Lease::default());
             continue;
         }
-        let out = Box::pin(plugin.on_request(request_id, req, ctx)).await?;
+        let (out, call) = obs
+            .observe(Box::pin(plugin.on_request(request_id, req, ctx)))
+            .await;
+        let verdict = on_request_verdict(out.as_ref().map(|o| &o.verdict));
+        obs.record(call, plugin.name(), Phase::OnRequest, verdict);
+        let out = out?;
         (req, ctx) = (out.req, out.ctx);
         match out.verdict {
             Verdict::Continue => leases.push(out.lease),
@@ -267,7 +320,13 @@ where
                 Some(forward) => {
                     let http = &gw.services.http;
                     let keep = route.reads_request_after;
+                    let span = obs.outbound(&mut req.headers);
+                    let traced_method = span.as_ref().map(|_| req.method.clone());
                     let sent = http.forward(&mut req, &ctx, forward, keep).await;
+                    if let (Some(span), Some(m)) = (span, traced_method) {
+                        let status = sent.as_ref().ok().map(|r| r.status.as_u16());
+                        obs.forwarded(span, integration.name(), &forward.url, &m, status);
+                    }
                     if upload_over.load(Ordering::Relaxed) {
                         return Err(GatewayError::PayloadTooLarge {
                             limit: bound.unwrap_or_default() as usize,
@@ -276,15 +335,23 @@ where
                     sent.map_err(|e| forward_error(e, integration.name(), request_id))
                 }
                 None => {
-                    let (r, c, answer) = Box::pin(integration.handle(request_id, req, ctx)).await?;
+                    let (out, call) = obs
+                        .observe(Box::pin(integration.handle(request_id, req, ctx)))
+                        .await;
+                    let verdict = match &out {
+                        Ok((_, _, Ok(_))) => "respond",
+                        Ok((_, _, Err(_))) => "refuse",
+                        Err(_) => "error",
+                    };
+                    obs.record(call, integration.name(), Phase::Handle, verdict);
+                    let (r, c, answer) = out?;
                     (req, ctx) = (r, c);
                     answer
                 }
             };
-            route
-                .metrics
-                .integration_seconds
-                .record(started.elapsed().as_secs_f64());
+            let took = started.elapsed();
+            route.metrics.integration_seconds.record(took.as_secs_f64());
+            obs.integration = Some(took);
             answer.unwrap_or_else(|e| refusal(e, request_id, route))
         }
     };
@@ -301,14 +368,62 @@ where
                 })?;
         }
         if plugin.plan.on_response {
-            (req, resp, ctx) =
-                Box::pin(plugin.on_response(request_id, lease, req, resp, ctx)).await?;
+            let (out, call) = obs
+                .observe(Box::pin(
+                    plugin.on_response(request_id, lease, req, resp, ctx),
+                ))
+                .await;
+            let verdict = if out.is_ok() { "continue" } else { "error" };
+            obs.record(call, plugin.name(), Phase::OnResponse, verdict);
+            (req, resp, ctx) = out?;
         }
         if let Some(edits) = &plugin.plan.response_headers {
             apply_edits(&mut resp.headers, edits, &ctx, plugin.name())?;
         }
     }
+    obs.capture_context(&ctx);
     Ok(resp)
+}
+
+/// What a filter's `on-request` decided, as its span says.
+fn on_request_verdict(out: Result<&Verdict, &PluginError>) -> &'static str {
+    match out {
+        Ok(v) => match v {
+            Verdict::Continue => "continue",
+            Verdict::Respond(_) => "respond",
+            Verdict::Refuse(_) => "refuse",
+        },
+        Err(_) => "error",
+    }
+}
+
+/// End the request's span, with what OpenTelemetry's HTTP conventions name.
+fn finish_span(
+    obs: &mut Observation<'_>,
+    method: &http::Method,
+    path: Option<&str>,
+    route: Option<&Route>,
+    request_id: &str,
+    status: http::StatusCode,
+) {
+    use opentelemetry::KeyValue;
+    let mut attrs = vec![
+        KeyValue::new("http.request.method", method.to_string()),
+        KeyValue::new("url.path", path.unwrap_or_default().to_string()),
+        KeyValue::new("http.response.status_code", i64::from(status.as_u16())),
+        KeyValue::new("wicket.request_id", request_id.to_string()),
+    ];
+    let name = match route {
+        Some(r) => {
+            attrs.push(KeyValue::new("wicket.route", r.name.to_string()));
+            if let Some(stage) = &r.stage {
+                attrs.push(KeyValue::new("wicket.stage", stage.to_string()));
+            }
+            format!("{method} {}", r.name)
+        }
+        None => method.to_string(),
+    };
+    obs.finish(name, attrs, status.as_u16());
 }
 
 /// How much of a refused upload is read and thrown away before answering 413, and for how

@@ -87,12 +87,21 @@ impl Gateway {
             .env("RUST_LOG", "info")
             .env("WICKET_CACHE_DIR", cache_dir())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawning wicket");
         let stderr = child.stderr.take().unwrap();
         let logs = Arc::new(Mutex::new(Vec::new()));
+        // Standard output carries the access log lines: kept with the rest of the log.
+        let stdout = child.stdout.take().unwrap();
+        let access = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                access.lock().unwrap().push(line);
+            }
+        });
         let (tx, rx) = mpsc::channel();
         let sink = logs.clone();
         std::thread::spawn(move || {
@@ -154,7 +163,8 @@ impl Gateway {
             .unwrap()
     }
 
-    /// Log lines so far (JSON, one per line).
+    /// Log lines so far (JSON, one per line; the access log's lines on standard output
+    /// included).
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap().clone()
     }

@@ -25,7 +25,7 @@ pub struct OutgoingRequest {
     pub body: Body,
 }
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+pub(crate) type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
 type Pool = hyper_util::client::legacy::Client<Connector, Stream>;
 
@@ -46,21 +46,25 @@ thread_local! {
     static POOLS: std::cell::RefCell<Vec<(Weak<()>, Pool)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn new_pool() -> Pool {
+/// How the gateway connects out: plain or TLS (webpki roots), HTTP/1.1 or HTTP/2 by ALPN.
+pub(crate) fn connector() -> Connector {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(Duration::from_secs(10)));
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+    hyper_rustls::HttpsConnectorBuilder::new()
         .with_webpki_roots()
         .https_or_http()
         .enable_http1()
         .enable_http2()
-        .wrap_connector(http);
+        .wrap_connector(http)
+}
+
+fn new_pool() -> Pool {
     hyper_util::client::legacy::Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(256)
-        .build(connector)
+        .build(connector())
 }
 
 impl Client {
@@ -333,21 +337,56 @@ impl Host for HostState {
         timeout_ms: u32,
     ) -> wasmtime::Result<Result<Resource<ResponseData>, HttpError>> {
         self.require(Capability::Http)?;
-        let req = self.table.delete(req)?;
+        let mut req = self.table.delete(req)?;
         if req.uri.scheme().is_none() {
             return Ok(Err(HttpError::Invalid(format!(
                 "URL {} must be absolute http:// or https://",
                 req.uri
             ))));
         }
+        // Under a traced plugin call: a span of its own, and its traceparent to the upstream.
+        let span = crate::telemetry::trace::Outbound::here(&mut req.headers);
+        let described = span
+            .as_ref()
+            .map(|_| outbound_attributes(&req.method, &req.uri));
         let client = self.services.http.clone();
         let timeout = Duration::from_millis(u64::from(timeout_ms.max(1)));
         let result = self.clock.paused(client.send(req, timeout)).await;
+        if let (Some(span), Some((name, attrs))) = (span, described) {
+            let status = result.as_ref().ok().map(|r| r.status.as_u16());
+            span.finish_here(name, attrs, status);
+        }
         match result {
             Ok(resp) => Ok(Ok(self.table.push(resp)?)),
             Err(e) => Ok(Err(e)),
         }
     }
+}
+
+/// An outbound request's span name and attributes (the URL without its query, which may
+/// carry secrets).
+pub(crate) fn outbound_attributes(
+    method: &Method,
+    uri: &Uri,
+) -> (String, Vec<opentelemetry::KeyValue>) {
+    use opentelemetry::KeyValue;
+    let mut attrs = vec![KeyValue::new("http.request.method", method.to_string())];
+    if let Some(host) = uri.host() {
+        attrs.push(KeyValue::new("server.address", host.to_string()));
+    }
+    if let Some(port) = uri.port_u16() {
+        attrs.push(KeyValue::new("server.port", i64::from(port)));
+    }
+    attrs.push(KeyValue::new(
+        "url.full",
+        format!(
+            "{}://{}{}",
+            uri.scheme_str().unwrap_or("http"),
+            uri.authority().map(|a| a.as_str()).unwrap_or_default(),
+            uri.path()
+        ),
+    ));
+    (method.to_string(), attrs)
 }
 
 #[cfg(test)]

@@ -7,9 +7,13 @@ mod capability;
 mod origin;
 mod raw;
 mod stages;
+mod telemetry;
 
 pub use api::{ApiInfo, PluginOpenApi, PortalConfig, OPENAPI_JSON_PATH};
 pub use capability::Capability;
+pub use telemetry::{
+    AccessLogConfig, AccessLogField, AccessLogFormat, TelemetryConfig, TrustTraceparent,
+};
 
 use crate::canonical::{authority, PathRules, Semicolons};
 use crate::forwarded::TrustedProxies;
@@ -42,6 +46,8 @@ pub struct GatewayConfig {
     pub portal: Option<PortalConfig>,
     /// `[stages.*]`, in name order; empty when the config has none.
     pub stages: Vec<StageSpec>,
+    /// `[telemetry]`: `None` records no trace.
+    pub telemetry: Option<TelemetryConfig>,
     /// Every file the config reads besides itself (plugin components, `config_files`, TLS
     /// certificate and key): what `wicket run --watch` watches, and what the config's hash
     /// covers.
@@ -68,7 +74,8 @@ pub struct ServerConfig {
     /// (buffered bodies are bounded by `max_body_bytes` whatever this says).
     pub max_request_bytes: Option<u64>,
     pub max_connections: usize,
-    pub access_log: bool,
+    /// `None`: no access log (`access_log = false`).
+    pub access_log: Option<AccessLogConfig>,
     pub tls: Option<TlsConfig>,
     pub tls_handshake_timeout: Duration,
     /// How long a connection may stay open with no request in flight.
@@ -433,6 +440,7 @@ impl Validator<'_> {
             routes,
             openapi: self.api_info(raw.openapi),
             portal: self.portal(raw.portal),
+            telemetry: self.telemetry(raw.telemetry),
             stages,
             inputs: std::mem::take(&mut self.inputs),
         }
@@ -553,7 +561,7 @@ impl Validator<'_> {
                 10_000,
                 1_000_000,
             ) as usize,
-            access_log: raw.access_log.unwrap_or(true),
+            access_log: self.access_log(raw.access_log),
             tls,
             tls_handshake_timeout: Duration::from_millis(self.positive(
                 &raw.tls_handshake_timeout_ms,

@@ -22,6 +22,66 @@ pub struct RawConfig {
     pub portal: Option<Spanned<RawPortal>>,
     #[serde(default)]
     pub stages: BTreeMap<String, Spanned<RawStage>>,
+    pub telemetry: Option<Spanned<RawTelemetry>>,
+}
+
+/// `[telemetry]`: OpenTelemetry traces exported over OTLP/HTTP.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTelemetry {
+    pub otlp_endpoint: Spanned<String>,
+    pub service_name: Option<Spanned<String>>,
+    pub sample_ratio: Option<Spanned<f64>>,
+    pub trust_client_traceparent: Option<Spanned<String>>,
+    pub queue_spans: Option<Spanned<i64>>,
+    pub batch_spans: Option<Spanned<i64>>,
+    pub export_interval_ms: Option<Spanned<i64>>,
+    pub export_timeout_ms: Option<Spanned<i64>>,
+    pub headers: Option<BTreeMap<String, Spanned<String>>>,
+}
+
+/// `access_log = true | false`, or a `[server.access_log]` table.
+#[derive(Debug)]
+pub enum RawAccessLogSetting {
+    Enabled(bool),
+    Table(RawAccessLog),
+}
+
+/// `[server.access_log]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccessLog {
+    pub enabled: Option<bool>,
+    pub format: Option<Spanned<String>>,
+    pub fields: Option<Vec<Spanned<String>>>,
+    pub path: Option<Spanned<String>>,
+    pub buffer_lines: Option<Spanned<i64>>,
+}
+
+impl<'de> Deserialize<'de> for RawAccessLogSetting {
+    /// By hand rather than `#[serde(untagged)]`: an untagged enum replaces the table's own
+    /// errors (an unknown key, with its place) by "did not match any variant".
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawAccessLogSetting;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("true, false, or a table")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(RawAccessLogSetting::Enabled(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let table =
+                    RawAccessLog::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawAccessLogSetting::Table(table))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// `[openapi]`: what the exported document says about the API as a whole.
@@ -87,7 +147,7 @@ pub struct RawServer {
     pub workers: Option<Spanned<i64>>,
     pub max_request_bytes: Option<Spanned<i64>>,
     pub max_connections: Option<Spanned<i64>>,
-    pub access_log: Option<bool>,
+    pub access_log: Option<Spanned<RawAccessLogSetting>>,
     pub tls: Option<Spanned<RawTls>>,
     pub tls_handshake_timeout_ms: Option<Spanned<i64>>,
     pub idle_timeout_ms: Option<Spanned<i64>>,

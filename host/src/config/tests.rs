@@ -307,3 +307,47 @@ fn a_plugins_openapi_section_takes_only_its_three_keys() {
         "{issues:?}"
     );
 }
+
+#[test]
+fn the_access_log_is_on_by_default_off_with_false_and_chosen_with_a_table() {
+    let on = parse(BASE).unwrap().server.access_log.unwrap();
+    assert_eq!(on.format, AccessLogFormat::Json);
+    assert!(on.wants(&AccessLogField::Status) && on.path.is_none());
+    let off = BASE.replace(
+        "listen = \"127.0.0.1:8080\"\n",
+        "listen = \"127.0.0.1:8080\"\naccess_log = false\n",
+    );
+    assert!(parse(&off).unwrap().server.access_log.is_none());
+    let table = format!(
+        "{BASE}\n[server.access_log]\nformat = \"text\"\nfields = [\"status\", \"context.principal\"]\npath = \"logs/access.log\"\n"
+    );
+    let c = parse(&table).unwrap().server.access_log.unwrap();
+    assert_eq!(c.format, AccessLogFormat::Text);
+    assert_eq!(
+        c.fields,
+        vec![
+            AccessLogField::Status,
+            AccessLogField::Context("principal".into())
+        ]
+    );
+    assert_eq!(c.path, Some(PathBuf::from("/etc/wicket/logs/access.log")));
+    let twice = format!("{BASE}\n[server.access_log]\nfields = [\"status\", \"status\"]\n");
+    let issues = parse(&twice).unwrap_err();
+    assert_eq!(issues[0].key, "server.access_log.fields[1]");
+}
+
+#[test]
+fn telemetry_gets_the_traces_path_and_safe_defaults() {
+    let c = parse(&format!(
+        "{BASE}\n[telemetry]\notlp_endpoint = \"http://collector:4318\"\n"
+    ))
+    .unwrap();
+    let t = c.telemetry.unwrap();
+    assert_eq!(
+        t.otlp_endpoint.to_string(),
+        "http://collector:4318/v1/traces"
+    );
+    assert_eq!(t.trust_traceparent, TrustTraceparent::TrustedProxies);
+    assert_eq!(t.sample_ratio, 1.0);
+    assert!(parse(BASE).unwrap().telemetry.is_none());
+}

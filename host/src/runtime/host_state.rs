@@ -53,7 +53,7 @@ pub struct CallClock {
 }
 
 /// The calling thread's CPU time and id.
-fn thread_cpu() -> (Duration, libc::pid_t) {
+pub(crate) fn thread_cpu() -> (Duration, libc::pid_t) {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -15,6 +15,7 @@ mod wasi_http;
 
 pub use crate::config::Capability;
 pub use describe::{BodyUse, Description, HeaderEdits, Plan};
+pub(crate) use host_state::thread_cpu;
 pub use host_state::{HostState, PluginInfo};
 pub use plugin::{Lease, Plugin, PluginError, Verdict};
 
