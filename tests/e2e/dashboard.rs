@@ -558,7 +558,6 @@ const BROWSER_SCRIPT: &str = r##"
 import json, shutil, sys, tempfile
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 args = json.load(sys.stdin)
@@ -571,43 +570,48 @@ for flag in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "-
     options.add_argument(flag)
 driver = webdriver.Chrome(service=Service(executable_path=shutil.which("chromedriver")), options=options)
 
-def cells(selector, key):
-    out = {}
-    for tr in driver.find_elements(By.CSS_SELECTOR, selector):
-        out[tr.get_attribute(key)] = [td.text for td in tr.find_elements(By.TAG_NAME, "td")]
-    return out
+# Read in one script: the page redraws every 2 s, so elements found in one call may be gone
+# by the next.
+COLLECT = """
+const cells = (sel, key) => {
+  const out = {};
+  for (const tr of document.querySelectorAll(sel)) {
+    out[tr.getAttribute(key)] = [...tr.querySelectorAll("td")].map(td => td.textContent);
+  }
+  return out;
+};
+const charts = {};
+for (const svg of document.querySelectorAll("svg.plot")) {
+  const paths = [...svg.querySelectorAll("path.series")];
+  charts[svg.dataset.title] = {
+    max: Number(svg.dataset.max), points: Number(svg.dataset.points), paths: paths.length,
+    lines: paths.filter(p => (p.getAttribute("d") || "").includes("L")).length,
+  };
+}
+return {
+  polls: Number(document.body.dataset.polls || 0),
+  pwned: window.pwned === undefined ? null : window.pwned,
+  charts: charts,
+  routes: cells("#routes tbody tr", "data-route"),
+  plugins: cells("#plugins tbody tr:not(.own)", "data-plugin"),
+  own: [...document.querySelectorAll("#plugins tr.own")].map(tr => [tr.dataset.plugin, tr.dataset.metric]),
+  usage: cells("#usage tbody tr", "data-principal"),
+};
+"""
 
 try:
     driver.set_page_load_timeout(30)
     driver.get(args["url"])
     wait = WebDriverWait(driver, 40)
     def ready(d):
-        polls = int(d.find_element(By.TAG_NAME, "body").get_attribute("data-polls") or 0)
-        rows = d.find_elements(By.CSS_SELECTOR, '#usage tr[data-principal="bob"]')
-        cache = d.find_elements(By.CSS_SELECTOR, 'svg[data-title="Cache hit ratio by route"] path.series')
+        r = d.execute_script(COLLECT)
+        c = r["charts"]
         # A line needs two points: a bucket closed (10 s) and the one in progress.
-        lines = [p for p in d.find_elements(By.CSS_SELECTOR, 'svg[data-title="pets · requests / s"] path.series')
-                 if "L" in (p.get_attribute("d") or "")]
-        return polls >= 3 and rows and cache and lines
-    wait.until(ready)
-    charts = {}
-    for svg in driver.find_elements(By.CSS_SELECTOR, "svg.plot"):
-        charts[svg.get_attribute("data-title")] = {
-            "max": float(svg.get_attribute("data-max")),
-            "points": int(svg.get_attribute("data-points")),
-            "paths": len(svg.find_elements(By.CSS_SELECTOR, "path.series")),
-            "lines": len([p for p in svg.find_elements(By.CSS_SELECTOR, "path.series") if "L" in p.get_attribute("d")]),
-        }
-    report = {
-        "polls": int(driver.find_element(By.TAG_NAME, "body").get_attribute("data-polls")),
-        "pwned": driver.execute_script("return window.pwned === undefined ? null : window.pwned"),
-        "charts": charts,
-        "routes": cells("#routes tbody tr", "data-route"),
-        "plugins": cells("#plugins tbody tr:not(.own)", "data-plugin"),
-        "own": [[tr.get_attribute("data-plugin"), tr.get_attribute("data-metric")]
-                for tr in driver.find_elements(By.CSS_SELECTOR, "#plugins tr.own")],
-        "usage": cells("#usage tbody tr", "data-principal"),
-    }
+        done = (r["polls"] >= 3 and "bob" in r["usage"]
+                and c.get("Cache hit ratio by route", {}).get("paths", 0) > 0
+                and c.get("pets · requests / s", {}).get("lines", 0) > 0)
+        return r if done else False
+    report = wait.until(ready)
     driver.execute_script("window.scrollTo(0, 0)")
     driver.save_screenshot(args["screenshot"])
     print(json.dumps(report))

@@ -108,8 +108,14 @@ pub struct Entry {
     pub requests: u64,
 }
 
+/// One flush at a time: a reader that flushes first (`GET /admin/usage`) then sees every
+/// count taken before it, none still on its way to the backend in another flush.
+static FLUSHING: std::sync::LazyLock<tokio::sync::Mutex<()>> =
+    std::sync::LazyLock::new(Default::default);
+
 /// Add every count held so far to `state`; on failure they are kept for the next flush.
 pub async fn flush(state: &State, config: &UsageConfig) -> Result<(), StateError> {
+    let _one = FLUSHING.lock().await;
     let mut all = UNWRITTEN.lock().unwrap().take().unwrap_or_default();
     let tables: Vec<_> = TABLES.lock().unwrap().clone();
     for t in tables {
