@@ -1,5 +1,7 @@
-//! The admin listener, kept apart from client traffic: `/healthz`, Prometheus `/metrics`, and
-//! the deploy actions `POST /admin/reload`, `POST /admin/rollback`, `GET /admin/config`.
+//! The admin listener, kept apart from client traffic: `/healthz`, Prometheus `/metrics`, the
+//! deploy actions `POST /admin/reload`, `POST /admin/rollback`, `GET /admin/config`, and what
+//! a person looks at: the dashboard (`GET /`, polling `GET /admin/stats`) and the usage per
+//! API key (`GET /admin/usage`).
 //! Whoever reaches this listener may change the running config: bind it to loopback or a
 //! management network only.
 
@@ -16,7 +18,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Latency buckets in seconds, from 50 µs (a cache hit) to 30 s (the request timeout).
-const BUCKETS: &[f64] = &[
+pub const BUCKETS: &[f64] = &[
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
     2.5, 5.0, 10.0, 30.0,
 ];
@@ -38,6 +40,11 @@ const HOST_FAMILIES: &[(&str, Kind, &str)] = &[
         "wicket_requests_total",
         Kind::Counter,
         "Requests answered, by route (\"(none)\" when no route matched) and status class (2xx, 3xx, 4xx, 5xx).",
+    ),
+    (
+        "wicket_requests_throttled_total",
+        Kind::Counter,
+        "Requests answered 429 Too Many Requests (a rate limit or quota refused them), by route; also counted in wicket_requests_total's 4xx.",
     ),
     (
         "wicket_request_seconds",
@@ -141,6 +148,17 @@ pub async fn serve(listener: TcpListener, metrics: PrometheusHandle, deployer: W
             let deployer = deployer.upgrade();
             async move {
                 let resp = match (req.method(), req.uri().path()) {
+                    (&Method::GET, path @ ("/" | "/dashboard.js" | "/dashboard.css")) => {
+                        crate::dashboard::asset(path)
+                    }
+                    (&Method::GET, "/admin/stats") => match deployer {
+                        Some(d) => json(StatusCode::OK, &d.stats().json()),
+                        None => gone(),
+                    },
+                    (&Method::GET, "/admin/usage") => match deployer {
+                        Some(d) => usage(&d, req.uri().query()).await,
+                        None => gone(),
+                    },
                     (_, "/healthz") => json(StatusCode::OK, &serde_json::json!({"status": "ok"})),
                     (_, "/metrics") => text(
                         StatusCode::OK,
@@ -168,7 +186,11 @@ pub async fn serve(listener: TcpListener, metrics: PrometheusHandle, deployer: W
                         }
                         None => gone(),
                     },
-                    (_, "/admin/reload" | "/admin/rollback" | "/admin/config") => json(
+                    (
+                        _,
+                        "/admin/reload" | "/admin/rollback" | "/admin/config" | "/admin/stats"
+                        | "/admin/usage",
+                    ) => json(
                         StatusCode::METHOD_NOT_ALLOWED,
                         &serde_json::json!({"message": "Method Not Allowed"}),
                     ),
@@ -231,6 +253,41 @@ fn deployed(result: Result<Outcome, Refused>) -> Response<Full<Bytes>> {
                 "problems": refused.problems,
             }),
         ),
+    }
+}
+
+/// `GET /admin/usage?from=YYYY-MM-DD&to=YYYY-MM-DD[&plan=..][&key=..]`: this gateway's
+/// counts are written first, so its own requests are in the answer.
+async fn usage(deployer: &Deployer, query: Option<&str>) -> Response<Full<Bytes>> {
+    let (state, config) = deployer.usage();
+    let query = match crate::usage::Query::parse(query, config.retention_days) {
+        Ok(q) => q,
+        Err(e) => {
+            return json(
+                StatusCode::BAD_REQUEST,
+                &serde_json::json!({"message": e.to_string()}),
+            )
+        }
+    };
+    if !config.enabled {
+        return json(
+            StatusCode::NOT_FOUND,
+            &serde_json::json!({"message": "usage is not counted ([usage] enabled = false)"}),
+        );
+    }
+    let answer = async {
+        crate::usage::flush(&state, &config).await?;
+        crate::usage::answer(&state, &query).await
+    };
+    match answer.await {
+        Ok(v) => json(StatusCode::OK, &v),
+        Err(e) => {
+            tracing::warn!("GET /admin/usage: {e}");
+            json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &serde_json::json!({"message": format!("usage counts unavailable: {e}")}),
+            )
+        }
     }
 }
 

@@ -14,6 +14,8 @@ pub struct RouteMetrics {
     pub requests_3xx: metrics::Counter,
     pub requests_4xx: metrics::Counter,
     pub requests_5xx: metrics::Counter,
+    /// Answers 429 (a rate limit or quota said no), a part of `requests_4xx`.
+    pub throttled: metrics::Counter,
     pub seconds: metrics::Histogram,
     pub integration_seconds: metrics::Histogram,
 }
@@ -35,6 +37,7 @@ impl RouteMetrics {
             requests_3xx: requests("3xx"),
             requests_4xx: requests("4xx"),
             requests_5xx: requests("5xx"),
+            throttled: metrics::counter!("wicket_requests_throttled_total", labels.clone()),
             seconds: metrics::histogram!("wicket_request_seconds", labels.clone()),
             integration_seconds: metrics::histogram!("wicket_integration_seconds", labels),
         }
@@ -44,6 +47,10 @@ impl RouteMetrics {
         match status.as_u16() {
             200..=299 => self.requests_2xx.increment(1),
             300..=399 => self.requests_3xx.increment(1),
+            429 => {
+                self.requests_4xx.increment(1);
+                self.throttled.increment(1);
+            }
             400..=499 => self.requests_4xx.increment(1),
             _ => self.requests_5xx.increment(1),
         }

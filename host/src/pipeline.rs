@@ -295,6 +295,9 @@ where
         }
     }
 
+    // Usage per API key and plan (`GET /admin/usage`): the auth filter has run by now.
+    crate::usage::record(&gw.config.usage, &ctx);
+
     let mut resp = match early {
         Some(resp) => resp,
         None => {

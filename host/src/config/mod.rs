@@ -36,6 +36,8 @@ pub struct GatewayConfig {
     pub source: PathBuf,
     pub server: ServerConfig,
     pub state: StateConfig,
+    /// `[usage]`: requests per API key and plan, per day.
+    pub usage: UsageConfig,
     pub runtime: RuntimeConfig,
     /// Plugin instances, in name order; routes refer to them by index.
     pub plugins: Vec<PluginSpec>,
@@ -117,6 +119,23 @@ pub enum StateConfig {
         url: String,
         timeout: Duration,
     },
+}
+
+/// `[usage]`: whether requests are counted per principal and usage plan (`usage.rs`), and
+/// how many days the counts are kept (also the longest range one query may ask for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageConfig {
+    pub enabled: bool,
+    pub retention_days: u32,
+}
+
+impl Default for UsageConfig {
+    fn default() -> UsageConfig {
+        UsageConfig {
+            enabled: true,
+            retention_days: 90,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -402,6 +421,7 @@ impl Validator<'_> {
     fn config(&mut self, raw: RawConfig) -> GatewayConfig {
         let server = self.server(raw.server);
         let state = self.state(raw.state);
+        let usage = self.usage(raw.usage);
         let runtime = self.runtime(raw.runtime);
         let plugins: Vec<PluginSpec> = raw
             .plugins
@@ -435,6 +455,7 @@ impl Validator<'_> {
             source: self.file.file.clone(),
             server,
             state,
+            usage,
             runtime,
             plugins,
             routes,
@@ -687,6 +708,17 @@ impl Validator<'_> {
                 self.issue(&span, "state.backend", msg);
                 StateConfig::Memory { kv_bytes }
             }
+        }
+    }
+
+    fn usage(&mut self, raw: Option<Spanned<raw::RawUsage>>) -> UsageConfig {
+        let Some(raw) = raw.map(Spanned::into_inner) else {
+            return UsageConfig::default();
+        };
+        UsageConfig {
+            enabled: raw.enabled.unwrap_or(true),
+            retention_days: self.positive(&raw.retention_days, "usage.retention_days", 90, 400)
+                as u32,
         }
     }
 

@@ -12,6 +12,8 @@ pub struct RawConfig {
     pub server: Spanned<RawServer>,
     #[serde(default)]
     pub state: Option<Spanned<RawState>>,
+    /// `[usage]`: requests per API key and plan (`GET /admin/usage`).
+    pub usage: Option<Spanned<RawUsage>>,
     #[serde(default)]
     pub runtime: Option<Spanned<RawRuntime>>,
     #[serde(default)]
@@ -172,6 +174,13 @@ pub struct RawState {
     pub redis_url: Option<Spanned<String>>,
     pub redis_timeout_ms: Option<Spanned<i64>>,
     pub memory_kv_bytes: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUsage {
+    pub enabled: Option<bool>,
+    pub retention_days: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

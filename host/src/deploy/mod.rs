@@ -93,6 +93,8 @@ pub struct Deployer {
     shape: RuntimeShape,
     max_connections: usize,
     metrics: PrometheusHandle,
+    /// The last 15 minutes, for the dashboard (`GET /admin/stats`).
+    stats: Arc<crate::stats::Stats>,
     current: Mutex<Current>,
 }
 
@@ -206,6 +208,13 @@ impl Deployer {
         let text = std::fs::read(&path).unwrap_or_default();
         let hash = fingerprint(&text, &config.inputs);
         record_loaded(&hash);
+        let stats = crate::stats::Stats::new(metrics.clone());
+        runtime().spawn(stats.clone().sample());
+        let serving = shared.clone();
+        runtime().spawn(crate::usage::flush_every(move || {
+            let gw = serving.load();
+            (gw.services.state.clone(), gw.config.usage)
+        }));
         let deployer = Arc::new_cyclic(|me| Deployer {
             me: me.clone(),
             path,
@@ -213,6 +222,7 @@ impl Deployer {
             shape: config.server.runtime,
             max_connections: config.server.max_connections,
             metrics,
+            stats,
             current: Mutex::new(Current {
                 services,
                 history: VecDeque::new(),
@@ -459,6 +469,17 @@ impl Deployer {
             configured: addr,
             task,
         })
+    }
+
+    /// The dashboard's history.
+    pub fn stats(&self) -> &crate::stats::Stats {
+        &self.stats
+    }
+
+    /// The state backend and `[usage]` of the config serving now.
+    pub fn usage(&self) -> (Arc<State>, crate::config::UsageConfig) {
+        let gw = self.shared.load();
+        (gw.services.state.clone(), gw.config.usage)
     }
 
     /// The hashes of the deployed configs kept for rollback, oldest first.

@@ -227,3 +227,48 @@ mod tests {
         assert_eq!((n, left), (1, Duration::from_secs(10)));
     }
 }
+
+/// Requests per day, plan and principal (`GET /admin/usage`), kept `retention_days`; each
+/// day holds at most `MAX_USAGE_ENTRIES` (plan, principal) pairs, the rest counted together
+/// under `usage::OVERFLOW`.
+#[derive(Default)]
+pub struct MemoryUsage {
+    days: Mutex<std::collections::BTreeMap<u32, UsageDay>>,
+}
+
+/// (plan, principal) -> requests.
+type UsageDay = HashMap<(String, String), u64>;
+
+const MAX_USAGE_ENTRIES: usize = 100_000;
+
+impl MemoryUsage {
+    pub fn add(&self, entries: &[crate::usage::Entry], retention_days: u32, today: u32) {
+        let mut days = self.days.lock().unwrap();
+        let oldest = today.saturating_sub(retention_days);
+        days.retain(|day, _| *day >= oldest);
+        for e in entries.iter().filter(|e| e.day >= oldest) {
+            let day = days.entry(e.day).or_default();
+            let mut key = (e.plan.clone(), e.principal.clone());
+            if day.len() >= MAX_USAGE_ENTRIES && !day.contains_key(&key) {
+                key = (String::new(), crate::usage::OVERFLOW.to_string());
+            }
+            *day.entry(key).or_default() += e.requests;
+        }
+    }
+
+    /// (plan, principal, requests) of each of `days`.
+    pub fn read(&self, days: &[u32]) -> Vec<Vec<(String, String, u64)>> {
+        let held = self.days.lock().unwrap();
+        days.iter()
+            .map(|d| {
+                held.get(d)
+                    .map(|m| {
+                        m.iter()
+                            .map(|((p, k), n)| (p.clone(), k.clone(), *n))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+}

@@ -5,7 +5,7 @@
 mod memory;
 mod redis;
 
-pub use memory::{MemoryCounters, MemoryKv};
+pub use memory::{MemoryCounters, MemoryKv, MemoryUsage};
 pub use redis::RedisState;
 
 use crate::config::StateConfig;
@@ -62,6 +62,8 @@ pub enum State {
     Memory {
         kv: MemoryKv,
         counters: MemoryCounters,
+        /// Boxed: the variant is large enough without it.
+        usage: Box<MemoryUsage>,
     },
     Redis(Arc<RedisState>),
 }
@@ -72,6 +74,7 @@ impl State {
             StateConfig::Memory { kv_bytes } => Ok(State::Memory {
                 kv: MemoryKv::new(*kv_bytes),
                 counters: MemoryCounters::default(),
+                usage: Box::default(),
             }),
             StateConfig::Redis { url, timeout } => {
                 Ok(State::Redis(RedisState::new(url, *timeout)?))
@@ -139,6 +142,32 @@ impl State {
         match self {
             State::Memory { counters, .. } => Ok(counters.add(key, delta, window, Instant::now())),
             State::Redis(r) => r.add(key, delta, window).await,
+        }
+    }
+
+    /// Add request counts per day, plan and principal (`usage.rs`); kept `retention_days`.
+    pub async fn usage_add(
+        &self,
+        entries: &[crate::usage::Entry],
+        retention_days: u32,
+    ) -> Result<(), StateError> {
+        match self {
+            State::Memory { usage, .. } => {
+                usage.add(entries, retention_days, crate::usage::date::today());
+                Ok(())
+            }
+            State::Redis(r) => r.usage_add(entries, retention_days).await,
+        }
+    }
+
+    /// (plan, principal, requests) of each of `days`.
+    pub async fn usage_read(
+        &self,
+        days: &[u32],
+    ) -> Result<Vec<Vec<(String, String, u64)>>, StateError> {
+        match self {
+            State::Memory { usage, .. } => Ok(usage.read(days)),
+            State::Redis(r) => r.usage_read(days).await,
         }
     }
 }

@@ -187,6 +187,63 @@ impl RedisState {
     }
 }
 
+/// The hash of one day's usage counts; its fields are `["plan","principal"]` (JSON, so no
+/// principal can forge another's field).
+fn usage_key(day: u32) -> String {
+    format!("wicket:usage:{}", crate::usage::date::format(day))
+}
+
+impl RedisState {
+    /// One round trip: `HINCRBY` per entry, and each day's hash set to expire
+    /// `retention_days` after the day ended.
+    pub async fn usage_add(
+        &self,
+        entries: &[crate::usage::Entry],
+        retention_days: u32,
+    ) -> Result<(), StateError> {
+        let mut pipe = redis::pipe();
+        let mut days = std::collections::BTreeSet::new();
+        for e in entries {
+            let field = serde_json::json!([e.plan, e.principal]).to_string();
+            pipe.hincr(usage_key(e.day), field, e.requests).ignore();
+            days.insert(e.day);
+        }
+        for day in days {
+            let until = (u64::from(day) + 1 + u64::from(retention_days)) * 86_400;
+            pipe.expire_at(usage_key(day), until as i64).ignore();
+        }
+        self.run(|mut c| async move { pipe.query_async::<()>(&mut c).await })
+            .await
+    }
+
+    /// (plan, principal, requests) of each of `days`, in one round trip.
+    pub async fn usage_read(
+        &self,
+        days: &[u32],
+    ) -> Result<Vec<Vec<(String, String, u64)>>, StateError> {
+        let mut pipe = redis::pipe();
+        for day in days {
+            pipe.hgetall(usage_key(*day));
+        }
+        let raw: Vec<std::collections::HashMap<String, u64>> = self
+            .run(|mut c| async move { pipe.query_async(&mut c).await })
+            .await?;
+        Ok(raw
+            .into_iter()
+            .map(|fields| {
+                fields
+                    .into_iter()
+                    .filter_map(|(field, n)| {
+                        let (plan, principal): (String, String) =
+                            serde_json::from_str(&field).ok()?;
+                        Some((plan, principal, n))
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
