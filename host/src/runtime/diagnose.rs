@@ -28,7 +28,9 @@ pub fn trap(err: &wasmtime::Error) -> String {
             out.push_str("\n  guest backtrace (innermost first):");
             for (i, frame) in frames.iter().take(MAX_FRAMES).enumerate() {
                 let name = match frame.func_name() {
-                    Some(n) => n.to_string(),
+                    // `{:#}`: without the hash suffix; names that are not Rust's stay as
+                    // they are (C's, an export's `wicket:plugin/hooks@0.1.0#on-request`).
+                    Some(n) => format!("{:#}", rustc_demangle::demangle(n)),
                     None => format!("<function {} (no name section)>", frame.func_index()),
                 };
                 let at = frame

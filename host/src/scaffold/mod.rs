@@ -241,7 +241,8 @@ fn readme(lang: Lang) -> &'static str {
 
 /// The placeholders of the templates: `{{name}}` (as given), `{{ident}}` (`-` -> `_`),
 /// `{{world}}` (the WIT world the project targets), `{{kind}}`, `{{sdk}}` (Rust: the SDK's
-/// path), `{{route_plugins}}` and `{{mock}}` (the config snippet's route).
+/// path), `{{limits}}`, `{{route_plugins}}` and `{{mock}}` (the config snippet's plugin
+/// settings and route).
 struct Vars {
     pairs: Vec<(&'static str, String)>,
 }
@@ -282,6 +283,16 @@ impl Vars {
                         ),
                         Kind::Integration => format!("integration = \"{}\"", opts.name),
                     },
+                ),
+                (
+                    "{{limits}}",
+                    match opts.lang {
+                        // An interpreter in the component: tens of MB per instance, and its
+                        // first call initializes modules.
+                        Lang::Python | Lang::Js => "isolation = \"pooled\"   # reuse warm instances (module globals persist)\nmemory_mb = 256\ncpu_ms = 1000\n",
+                        Lang::Rust | Lang::C => "# isolation = \"pooled\"   # reuse warm instances (default for wasm: a fresh instance per request)\n",
+                    }
+                    .to_string(),
                 ),
                 (
                     "{{mock}}",
