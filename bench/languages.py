@@ -52,7 +52,8 @@ def tools_env():
     extra = [TARGET / "python-venv/bin", TARGET / "js-tools/node_modules/.bin", TARGET / "c-tools/bin"]
     env["PATH"] = os.pathsep.join([str(p) for p in extra if p.is_dir()] + [env.get("PATH", "")])
     env.pop("RUSTFLAGS", None)
-    env["CARGO_TARGET_DIR"] = str(TARGET / "bench-plugins" / "scaffolds")
+    # The scaffolds' target directory of the end-to-end tests: its dependencies are built already.
+    env["CARGO_TARGET_DIR"] = str(TARGET / "debug" / "test-plugins" / "scaffolds")
     return env
 
 
@@ -94,6 +95,7 @@ def start_gateway(wicket, plugins, work):
     config = work / "gateway.toml"
     config.write_text("\n".join(lines + routes))
     cache = work / "cache"
+    cache.mkdir(exist_ok=True)
     env = dict(os.environ, WICKET_CACHE_DIR=str(cache), RUST_LOG="warn")
     proc = subprocess.Popen([wicket, "run", "--config", config], env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 300

@@ -102,7 +102,7 @@ enum PluginCommand {
     /// Run one request through one plugin and show the verdict, the request as the next step
     /// sees it, the response, the context writes and the plugin's log lines. Exit 1 when the
     /// plugin does not load or fails (trap, CPU time, memory).
-    Test(PluginTestArgs),
+    Test(Box<PluginTestArgs>),
 }
 
 #[derive(clap::Args)]
@@ -200,7 +200,7 @@ fn main() -> ExitCode {
             dir,
             sdk,
         }) => plugin_new(name, lang, kind, dir, sdk),
-        Command::Plugin(PluginCommand::Test(args)) => plugin_test(args, cli.log_format),
+        Command::Plugin(PluginCommand::Test(args)) => plugin_test(*args, cli.log_format),
     }
 }
 
