@@ -224,7 +224,6 @@ export PATH="$venv/bin:$js_dir/node_modules/.bin:$c_dir/bin:$PATH"
 
 # --- Test -----------------------------------------------------------------------------------
 
-
 failed=()
 step() {
     local name="$1"
