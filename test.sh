@@ -13,7 +13,10 @@
 #     openapi-spec-validator (checks exported OpenAPI documents) and selenium (drives chromium
 #     through chromium-driver in the portal's test);
 #   - componentize-js (builds the JavaScript example filter), with npm into the target directory
-#     (nodejs and npm from apt-get when run as root and missing).
+#     (nodejs and npm from apt-get when run as root and missing);
+#   - the C toolchain of the C example and scaffold: clang, lld, wasi-libc and the wasm32
+#     compiler-rt builtins (apt-get when root), and wit-bindgen-cli and wasm-tools with
+#     `cargo install --locked` into the target directory (once: about 6 minutes on 2 cores).
 # Then: `cargo test --workspace --no-fail-fast`, and the plugins' and the SDK's native unit
 # tests. Every step runs even when an earlier one fails; the exit status says whether all
 # passed. Running it again installs nothing.
@@ -32,6 +35,10 @@ esac
 venv="$CARGO_TARGET_DIR/python-venv"
 js_tools=("@bytecodealliance/componentize-js@0.23.0")
 js_dir="$CARGO_TARGET_DIR/js-tools"
+# wit-bindgen 0.46 and wasm-tools 1.239 are the versions the SDK's wit-bindgen is built on.
+c_tools=("wit-bindgen-cli@0.46.0 --no-default-features --features c"
+    "wasm-tools@1.239.0 --no-default-features --features component,validate,print")
+c_dir="$CARGO_TARGET_DIR/c-tools"
 python_tools=(componentize-py==0.25.0 "botocore>=1.34" "pyjwt[crypto]>=2.8" "prometheus-client>=0.20"
     "openapi-spec-validator>=0.7,<0.10" "selenium>=4.20,<5")
 
@@ -105,6 +112,21 @@ if [ "$(cat "$js_dir/wicket-tools.txt" 2>/dev/null)" != "${js_tools[*]}" ] ||
     need_js="JavaScript tools into $js_dir: ${js_tools[*]}"
 fi
 
+need_c_os=""
+if ! command -v clang >/dev/null || ! command -v wasm-ld >/dev/null ||
+    [ ! -f /usr/include/wasm32-wasi/stdlib.h ] ||
+    [ ! -f "$(clang --target=wasm32-wasi -print-libgcc-file-name 2>/dev/null)" ]; then
+    can_apt || fail "clang with wasm-ld, wasi-libc and the wasm32 compiler-rt builtins are missing (the C
+example plugin and scaffold build with them). Install them, then run ./test.sh again:
+    Debian/Ubuntu: sudo apt-get install clang lld wasi-libc libclang-rt-dev-wasm32"
+    need_c_os="clang, lld, wasi-libc and libclang-rt-dev-wasm32 (apt-get)"
+fi
+need_c=""
+if [ "$(cat "$c_dir/wicket-tools.txt" 2>/dev/null)" != "${c_tools[*]}" ] ||
+    [ ! -x "$c_dir/bin/wit-bindgen" ] || [ ! -x "$c_dir/bin/wasm-tools" ]; then
+    need_c="wit-bindgen-cli and wasm-tools into $c_dir (cargo install, once: ~6 minutes)"
+fi
+
 # The venv is current when it runs and was made for exactly this list of tools.
 wanted="${python_tools[*]}"
 need_venv=""
@@ -116,15 +138,23 @@ fi
 # --- The first line says what will be installed ----------------------------------------------
 
 plan=()
-for item in "$need_rust" "$need_redis" "$need_nginx" "$need_chromium" "$need_python_os" "$need_venv" "$need_node_os" "$need_js"; do
+for item in "$need_rust" "$need_redis" "$need_nginx" "$need_chromium" "$need_python_os" "$need_venv" "$need_node_os" "$need_js" "$need_c_os" "$need_c"; do
     [ -n "$item" ] && plan+=("$item")
 done
 if [ "${#plan[@]}" -eq 0 ]; then
-    say "test.sh: nothing to install (Rust $channel + wasm32-wasip2, redis-server, nginx, chromium, the Python tools in $venv and the JavaScript tools in $js_dir are there); running the tests"
+    say "test.sh: nothing to install (Rust $channel + wasm32-wasip2, redis-server, nginx, chromium, the Python tools in $venv, the JavaScript tools in $js_dir, and clang with wasi-libc and the C tools in $c_dir are there); running the tests"
 else
     summary="$(printf '%s; ' "${plan[@]}")"
     say "test.sh: will install ${summary%; }; then run the tests"
 fi
+
+locked() {
+    if [ -n "${WICKET_BUILD_LOCK:-}" ]; then
+        flock "$WICKET_BUILD_LOCK" "$@"
+    else
+        "$@"
+    fi
+}
 
 # --- Install --------------------------------------------------------------------------------
 
@@ -136,8 +166,9 @@ if [ -n "$need_rust" ]; then
         rustup toolchain install "$channel" --target wasm32-wasip2 --component rustfmt,clippy
 fi
 
-if [ -n "$need_redis" ] || [ -n "$need_nginx" ] || [ -n "$need_chromium" ] || [ -n "$need_python_os" ] || [ -n "$need_node_os" ]; then
+if [ -n "$need_redis" ] || [ -n "$need_nginx" ] || [ -n "$need_chromium" ] || [ -n "$need_python_os" ] || [ -n "$need_node_os" ] || [ -n "$need_c_os" ]; then
     packages=()
+    [ -n "$need_c_os" ] && packages+=(clang lld wasi-libc libclang-rt-dev-wasm32)
     [ -n "$need_node_os" ] && packages+=(nodejs npm)
     [ -n "$need_redis" ] && packages+=(redis-server)
     [ -n "$need_nginx" ] && packages+=(nginx)
@@ -175,18 +206,23 @@ if [ -n "$need_js" ]; then
     printf '%s' "${js_tools[*]}" >"$js_dir/wicket-tools.txt"
 fi
 
-# The tests run `python3`, `componentize-py` and `componentize-js`: the ones installed here.
-export PATH="$venv/bin:$js_dir/node_modules/.bin:$PATH"
+if [ -n "$need_c" ]; then
+    say "== installing wit-bindgen-cli and wasm-tools into $c_dir (cargo install; once, ~6 minutes)"
+    rm -rf "$c_dir"
+    for tool in "${c_tools[@]}"; do
+        # shellcheck disable=SC2086 # each entry is a crate with its feature flags
+        locked env CARGO_TARGET_DIR="$CARGO_TARGET_DIR/c-tools-build" \
+            cargo install --quiet --locked --root "$c_dir" $tool
+    done
+    rm -rf "$CARGO_TARGET_DIR/c-tools-build"
+    printf '%s' "${c_tools[*]}" >"$c_dir/wicket-tools.txt"
+fi
+
+# The tests run `python3`, `componentize-py`, `componentize-js`, `wit-bindgen` and
+# `wasm-tools`: the ones installed here.
+export PATH="$venv/bin:$js_dir/node_modules/.bin:$c_dir/bin:$PATH"
 
 # --- Test -----------------------------------------------------------------------------------
-
-locked() {
-    if [ -n "${WICKET_BUILD_LOCK:-}" ]; then
-        flock "$WICKET_BUILD_LOCK" "$@"
-    else
-        "$@"
-    fi
-}
 
 failed=()
 step() {

@@ -21,6 +21,8 @@ fn main() {
     // every build), the SDK with its derive and template crates, and the contract.
     let mut watched = vec![
         root.join("plugin-sdk/Cargo.toml"),
+        root.join("plugin-sdk/Cargo.lock"),
+        root.join("plugin-sdk/README.md"),
         root.join("plugin-sdk/src"),
         root.join("plugin-sdk/derive"),
         root.join("plugin-sdk/template"),
@@ -34,6 +36,8 @@ fn main() {
     for path in watched {
         println!("cargo:rerun-if-changed={}", path.display());
     }
+
+    embed_author_sources(&root, &out_dir);
 
     println!("cargo:rerun-if-env-changed=WICKET_PREBUILT_PLUGINS");
     if let Some(dir) = std::env::var_os("WICKET_PREBUILT_PLUGINS") {
@@ -97,6 +101,65 @@ fn precompile(dir: &Path) {
             .unwrap_or_else(|e| panic!("precompiling {}: {e:#}", path.display()));
         std::fs::write(path.with_extension("cwasm"), compiled).unwrap();
     });
+}
+
+/// The files `wicket plugin new` writes into a new project besides its templates: the WIT
+/// contract, and for Rust the SDK's sources with its lock file, so that a project made outside
+/// this repository builds against the SDK of the binary that made it. Written as a table of
+/// `include_bytes!` into OUT_DIR (`scaffold/embedded.rs` includes it).
+fn embed_author_sources(root: &Path, out_dir: &Path) {
+    let mut wit = Vec::new();
+    collect(&root.join("wit"), &mut wit);
+    let mut sdk = Vec::new();
+    for part in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "README.md",
+        "src",
+        "derive",
+        "template",
+    ] {
+        collect(&root.join("plugin-sdk").join(part), &mut sdk);
+    }
+    let table = |files: &[PathBuf]| {
+        let rows: Vec<String> = files
+            .iter()
+            .map(|f| {
+                let rel = f.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                format!(
+                    "    ({rel:?}, include_bytes!({:?})),\n",
+                    f.display().to_string()
+                )
+            })
+            .collect();
+        rows.concat()
+    };
+    let code = format!(
+        "/// `wit/` of the repository, as (path, bytes).\npub static WIT: &[(&str, &[u8])] = &[\n{}];\n\
+         /// The Rust SDK's sources (`plugin-sdk/`), as (path, bytes).\npub static SDK: &[(&str, &[u8])] = &[\n{}];\n",
+        table(&wit),
+        table(&sdk)
+    );
+    std::fs::write(out_dir.join("author_sources.rs"), code).unwrap();
+}
+
+/// Every file under `path` (or `path` itself), in a stable order, leaving out build output.
+fn collect(path: &Path, into: &mut Vec<PathBuf>) {
+    if path.is_file() {
+        into.push(path.to_path_buf());
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for entry in entries {
+        if entry.file_name().is_some_and(|n| n == "target") {
+            continue;
+        }
+        collect(&entry, into);
+    }
 }
 
 /// Copy every `wicket_plugin_*.wasm`; `runtime/builtins.rs` names the ones it embeds.

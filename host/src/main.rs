@@ -75,6 +75,77 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// For plugin authors: start a plugin project, or run one request through a plugin.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Write a plugin project that builds at once: source, build.sh, the WIT contract, a
+    /// config snippet (wicket.toml) and a README.
+    New {
+        /// The plugin's name: lowercase letters, digits and '-'.
+        name: String,
+        #[arg(long, value_enum)]
+        lang: wicket::scaffold::Lang,
+        #[arg(long, value_enum, default_value = "filter")]
+        kind: wicket::scaffold::Kind,
+        /// The project folder (default: ./NAME); must not exist or be empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Rust: depend on the SDK at this path (a checkout's plugin-sdk) instead of the copy
+        /// written into the project from this binary.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Run one request through one plugin and show the verdict, the request as the next step
+    /// sees it, the response, the context writes and the plugin's log lines. Exit 1 when the
+    /// plugin does not load or fails (trap, CPU time, memory).
+    Test(Box<PluginTestArgs>),
+}
+
+#[derive(clap::Args)]
+struct PluginTestArgs {
+    /// The plugin component (`.wasm`).
+    wasm: PathBuf,
+    /// A key of the plugin's `config` table, KEY=VALUE (the value as TOML when it parses,
+    /// else text; `a.b=1` for nested tables). Repeat for more keys.
+    #[arg(long = "config", short = 'c', value_name = "KEY=VALUE")]
+    config: Vec<String>,
+    /// Capabilities granted besides log and config (kv, counters, http, metrics).
+    #[arg(long = "grant", value_name = "CAPABILITY")]
+    grants: Vec<String>,
+    /// `request` (a fresh instance, the default for a component file) or `pooled`.
+    #[arg(long)]
+    isolation: Option<String>,
+    #[arg(long)]
+    cpu_ms: Option<i64>,
+    #[arg(long)]
+    memory_mb: Option<i64>,
+    /// Origins the plugin may call with wasi:http (`allowed_hosts`).
+    #[arg(long = "allow-host", value_name = "ORIGIN")]
+    allowed_hosts: Vec<String>,
+    #[arg(long, short = 'X', default_value = "GET")]
+    method: String,
+    /// The request path, with an optional ?query.
+    #[arg(long, default_value = "/")]
+    path: String,
+    /// A request header, 'NAME: VALUE'. Repeat for more.
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// The request body.
+    #[arg(long, conflicts_with = "body_file")]
+    body: Option<String>,
+    /// The request body, read from a file.
+    #[arg(long)]
+    body_file: Option<PathBuf>,
+    /// The status a filter's request is answered with by the stand-in integration.
+    #[arg(long, default_value_t = 200)]
+    status: u16,
+    /// One JSON document instead of text, for tools.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -112,14 +183,165 @@ enum DocFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // `plugin test` sets up logging of its own, to report the plugin's lines.
+    if !matches!(cli.command, Command::Plugin(PluginCommand::Test(_))) {
+        init_logging(cli.log_format);
+    }
     match cli.command {
         Command::Run { config, watch } => run(config, watch),
         Command::Check { config } => check(config),
         Command::Plugins { files, json } => print_plugins(&files, json),
         Command::Openapi(args) => openapi(args),
         Command::Compile { files } => compile_plugins(&files),
+        Command::Plugin(PluginCommand::New {
+            name,
+            lang,
+            kind,
+            dir,
+            sdk,
+        }) => plugin_new(name, lang, kind, dir, sdk),
+        Command::Plugin(PluginCommand::Test(args)) => plugin_test(*args, cli.log_format),
     }
+}
+
+fn plugin_new(
+    name: String,
+    lang: wicket::scaffold::Lang,
+    kind: wicket::scaffold::Kind,
+    dir: Option<PathBuf>,
+    sdk: Option<PathBuf>,
+) -> ExitCode {
+    let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+    let options = wicket::scaffold::Options {
+        name: name.clone(),
+        lang,
+        kind,
+        dir: dir.clone(),
+        sdk,
+    };
+    match wicket::scaffold::create(&options) {
+        Ok(files) => {
+            println!("wrote {} files into {}:", files.len(), dir.display());
+            for f in files
+                .iter()
+                .filter(|f| !f.starts_with("wicket-sdk") && !f.starts_with("wit"))
+            {
+                println!("  {}", f.display());
+            }
+            println!(
+                "next: cd {} && ./build.sh && wicket plugin test {name}.wasm --path /hello",
+                dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("wicket plugin new: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `wicket plugin test`: logging goes to the report (every line the plugin causes) and, for
+/// warnings and errors or what RUST_LOG asks, to stderr as usual.
+fn plugin_test(args: PluginTestArgs, format: LogFormat) -> ExitCode {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let capture = wicket::plugin_test::LogCapture::default();
+    let stderr_filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let stderr = match format {
+        LogFormat::Text => stderr.with_filter(stderr_filter).boxed(),
+        LogFormat::Json => stderr
+            .json()
+            .flatten_event(true)
+            .with_filter(stderr_filter)
+            .boxed(),
+    };
+    // The plugin's lines (and the host's about it) carry a `plugin` field or come from the
+    // output target; the runtime's own start-up lines are not the author's business.
+    let about_plugin = tracing_subscriber::filter::filter_fn(|meta| {
+        meta.target() == "wicket::plugin_output"
+            || meta.fields().field("plugin").is_some()
+            || *meta.level() <= tracing::Level::WARN
+    });
+    tracing_subscriber::registry()
+        .with(stderr)
+        .with(capture.clone().with_filter(about_plugin))
+        .init();
+
+    let mut config = toml::Table::new();
+    for assignment in &args.config {
+        if let Err(e) = wicket::plugin_test::set_config(&mut config, assignment) {
+            eprintln!("wicket plugin test: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let body = match (&args.body, &args.body_file) {
+        (Some(b), _) => b.clone().into_bytes(),
+        (None, Some(f)) => match std::fs::read(f) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("wicket plugin test: {}: {e}", f.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        (None, None) => Vec::new(),
+    };
+    let setup = wicket::plugin_test::Setup {
+        wasm: args.wasm.clone(),
+        config,
+        grants: args.grants.clone(),
+        isolation: args.isolation.clone(),
+        cpu_ms: args.cpu_ms,
+        memory_mb: args.memory_mb,
+        allowed_hosts: args.allowed_hosts.clone(),
+    };
+    let request = wicket::plugin_test::TestRequest {
+        method: args.method.clone(),
+        path: args.path.clone(),
+        headers: args.headers.clone(),
+        body,
+        status: args.status,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime");
+    runtime.block_on(async {
+        let (_runtime, plugin) = match wicket::plugin_test::load(&setup).await {
+            Ok(p) => p,
+            Err(errors) => {
+                for e in errors {
+                    eprintln!("{}: {e}", args.wasm.display());
+                }
+                return ExitCode::FAILURE;
+            }
+        };
+        // Lines logged while loading (e.g. about ungranted imports) are not the request's.
+        capture.lines.lock().unwrap().clear();
+        let outcome = match wicket::plugin_test::run(&plugin, &request).await {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("wicket plugin test: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let logs = capture.lines.lock().unwrap().clone();
+        if args.json {
+            println!("{:#}", wicket::plugin_test::to_json(&outcome, &logs));
+        } else {
+            print!("{}", wicket::plugin_test::render(&outcome, &logs));
+        }
+        if outcome.verdict == "failed" {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
 }
 
 /// A Wasm runtime of default settings, for the commands that look at plugins outside a

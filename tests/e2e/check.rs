@@ -208,7 +208,16 @@ integration = "backend"
 "#;
     let (ok, out, path) = check("refused.toml", config);
     assert!(!ok);
-    reports(&out, &path, 6, &["plugins.backend.config", "http://"]);
+    reports(
+        &out,
+        &path,
+        6,
+        &[
+            "plugins.backend.config",
+            "http://",
+            "plugin \"backend\" refused this config",
+        ],
+    );
 }
 
 /// `wicket plugins` with `args`, as (success, stdout, stderr).

@@ -460,7 +460,8 @@ pub fn test_plugin(name: &str) -> PathBuf {
 /// How to get the tools the tests run beside the gateway, for their failure messages.
 const INSTALL_HINT: &str = "run ./test.sh (the test command): it installs redis-server, and \
 componentize-py, botocore, PyJWT[crypto], prometheus-client, openapi-spec-validator and selenium \
-into a virtual environment in the target directory, and componentize-js next to it, then runs the tests";
+into a virtual environment in the target directory, componentize-js next to it, clang with \
+wasi-libc, and wit-bindgen and wasm-tools into <target>/c-tools, then runs the tests";
 
 /// The virtual environment `./test.sh` installs the Python tools into (`<target>/python-venv`).
 fn python_venv() -> PathBuf {
@@ -471,12 +472,11 @@ fn python_venv() -> PathBuf {
 /// ones `./test.sh` installed even when the tests run under plain `cargo test`.
 pub fn tools_path() -> std::ffi::OsString {
     let mut dirs = Vec::new();
+    let target = profile_dir().parent().unwrap().to_path_buf();
     for bin in [
         python_venv().join("bin"),
-        profile_dir()
-            .parent()
-            .unwrap()
-            .join("js-tools/node_modules/.bin"),
+        target.join("js-tools/node_modules/.bin"),
+        target.join("c-tools/bin"),
     ] {
         if bin.is_dir() {
             dirs.push(bin);
@@ -528,6 +528,97 @@ pub fn js_filter() -> PathBuf {
     BUILT.get_or_init(|| example("js-filter")).clone()
 }
 
+/// The C example filter (`plugins/examples/c-filter`), built with clang, wit-bindgen and
+/// wasm-tools.
+pub fn c_filter() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| example("c-filter")).clone()
+}
+
+/// The WASI preview1 reactor adapter of the gateway's wasmtime (48), which C components are
+/// built with; the tests write it from the same crate the gateway embeds it from.
+pub fn wasi_adapter() -> PathBuf {
+    let path = test_plugins_target().join("wasi_snapshot_preview1.reactor.wasm");
+    let bytes = wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER;
+    if std::fs::read(&path).ok().as_deref() != Some(bytes) {
+        std::fs::create_dir_all(test_plugins_target()).unwrap();
+        let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+        std::fs::write(&tmp, bytes).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    path
+}
+
+/// Run `wicket` with `args` (the compile cache of the tests); returns (success, stdout,
+/// stderr).
+pub fn wicket(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(wicket_bin())
+        .args(args)
+        .env("WICKET_CACHE_DIR", cache_dir())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `wicket plugin new NAME --lang LANG --kind KIND` into a fresh folder, then its
+/// `build.sh` with the tools `./test.sh` installs (Rust projects share one target directory,
+/// so only the first build compiles the SDK's dependencies). Returns the project folder and
+/// the component.
+pub fn scaffold(name: &str, lang: &str, kind: &str) -> (PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap().keep().join(name);
+    let (ok, out, err) = wicket(&[
+        "plugin",
+        "new",
+        name,
+        "--lang",
+        lang,
+        "--kind",
+        kind,
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(ok, "wicket plugin new failed:\n{out}{err}");
+    let _lock = if lang == "rust" {
+        let lock = std::fs::File::create(profile_dir().join("scaffold-rust.lock")).unwrap();
+        lock.lock().unwrap();
+        Some(lock)
+    } else {
+        None
+    };
+    let output = Command::new("bash")
+        .arg(dir.join("build.sh"))
+        .env("PATH", tools_path())
+        .env("CARGO_TARGET_DIR", test_plugins_target().join("scaffolds"))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "building the {lang} scaffold failed; if its tool is not installed, {INSTALL_HINT}\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let wasm = dir.join(format!("{name}.wasm"));
+    assert!(wasm.is_file(), "{} was not built", wasm.display());
+    (dir, wasm)
+}
+
+/// `wicket plugin test WASM ARGS... --json`: (success, the report, stderr). The report is
+/// `Null` when the plugin did not load.
+pub fn plugin_test(wasm: &Path, args: &[&str]) -> (bool, serde_json::Value, String) {
+    let mut all = vec!["plugin", "test", wasm.to_str().unwrap(), "--json"];
+    all.extend_from_slice(args);
+    let (ok, out, err) = wicket(&all);
+    let report = serde_json::from_str(&out).unwrap_or(serde_json::Value::Null);
+    (ok, report, err)
+}
+
 /// Build `plugins/examples/NAME` with its `build.sh` (componentize-py or componentize-js), into
 /// a file keyed by the hash of its sources and the WIT contract, so a change rebuilds it and
 /// nothing else does.
@@ -542,7 +633,7 @@ fn example(name: &str) -> PathBuf {
         .map(|e| e.path())
         .filter(|p| {
             p.extension()
-                .is_some_and(|x| ["py", "js", "sh", "wit"].iter().any(|e| x == *e))
+                .is_some_and(|x| ["py", "js", "sh", "wit", "c", "h"].iter().any(|e| x == *e))
         })
         .collect();
     files.sort();
@@ -560,6 +651,7 @@ fn example(name: &str) -> PathBuf {
             .arg(src.join("build.sh"))
             .arg(&out)
             .env("PATH", tools_path())
+            .env("WASI_ADAPTER", wasi_adapter())
             .status()
             .unwrap_or_else(|e| panic!("running plugins/examples/{name}/build.sh: {e}"));
         assert!(

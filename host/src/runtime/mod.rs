@@ -7,6 +7,7 @@ pub mod bindings;
 pub mod builtins;
 mod cache;
 pub mod describe;
+mod diagnose;
 mod engine_settings;
 mod host_state;
 mod output;
@@ -148,6 +149,17 @@ impl Runtime {
         component: Component,
     ) -> Result<Plugin, Vec<LoadError>> {
         let fail = |message| plugin_error(spec, message);
+        // Imports outside what the host links are named one by one, before the linker's
+        // first refusal would name only one of them.
+        let unknown: Vec<LoadError> = component
+            .component_type()
+            .imports(&self.engine)
+            .filter_map(|(name, _)| check_import(name).err())
+            .flat_map(fail)
+            .collect();
+        if !unknown.is_empty() {
+            return Err(unknown);
+        }
         let (pre, _) = self.prepare(component).map_err(fail)?;
         let description = self.describe(&pre, &spec.config_json).await.map_err(fail)?;
 
@@ -159,12 +171,8 @@ impl Runtime {
         let mut imported = std::collections::BTreeSet::new();
         let component = pre.component();
         for (name, _) in component.component_type().imports(&self.engine) {
-            match check_import(name) {
-                Ok(Some(c)) => {
-                    imported.insert(c);
-                }
-                Ok(None) => {}
-                Err(e) => errors.extend(fail(e)),
+            if let Ok(Some(c)) = check_import(name) {
+                imported.insert(c);
             }
         }
         // A component may import a capability it never calls (componentize-js keeps every
@@ -217,7 +225,10 @@ impl Runtime {
             Ok(Err(reason)) => Err(vec![LoadError {
                 location: spec.config_location.clone(),
                 key: format!("plugins.{}.config", spec.name),
-                message: reason,
+                message: format!(
+                    "plugin {:?} refused this config (its check-config said: {reason}); fix                      the config table here (`wicket plugins FILE.wasm` lists the keys it takes)",
+                    spec.name
+                ),
             }]),
             Err(e) => Err(fail(format!("failed while checking its config: {e}"))),
         }
@@ -272,11 +283,13 @@ impl Runtime {
         &self,
         component: Component,
     ) -> Result<(InstancePre<HostState>, Vec<PluginKind>), String> {
-        let kinds = kinds(&self.engine, &component)?;
+        // Linking first: a component built against another contract is told so, rather than
+        // that it exports no hooks.
         let pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(|e| format!("cannot link: {e:#}"))?;
+            .map_err(|e| diagnose::link_error(&e))?;
+        let kinds = kinds(&self.engine, &component)?;
         Ok((pre, kinds))
     }
 
@@ -379,9 +392,7 @@ fn check_import(name: &str) -> Result<Option<Capability>, String> {
         return Ok(None);
     }
     let Some(rest) = name.strip_prefix(PACKAGE) else {
-        return Err(format!(
-            "imports {name:?}, which the gateway does not provide"
-        ));
+        return Err(diagnose::unknown_import(name));
     };
     let interface = rest.split('@').next().unwrap_or(rest);
     if interface == "types" || interface == "description" {
@@ -389,9 +400,7 @@ fn check_import(name: &str) -> Result<Option<Capability>, String> {
     }
     match Capability::from_name(interface) {
         Some(c) => Ok(Some(c)),
-        None => Err(format!(
-            "imports {name:?}, which the gateway does not provide"
-        )),
+        None => Err(diagnose::unknown_import(name)),
     }
 }
 

@@ -559,7 +559,7 @@ pub(super) fn classify(
     } else {
         PluginError::Trap {
             plugin,
-            detail: format!("{err:#}"),
+            detail: super::diagnose::trap(&err),
         }
     }
 }
