@@ -254,9 +254,15 @@ where
                     .map_err(|e| forward_error(e, integration.name(), request_id))
                 }
                 Some(forward) => {
+                    if forward.needs_body() {
+                        // Signed with the body's hash: read it (bounded, 413 past it) first.
+                        buffer_request(&mut req.body, server.max_body_bytes, &upload_over)
+                            .await?;
+                    }
                     let http = &gw.services.http;
                     let keep = route.reads_request_after;
-                    let sent = http.forward(&mut req, &ctx, forward, keep).await;
+                    let aws = &gw.services.aws;
+                    let sent = http.forward(&mut req, &ctx, forward, keep, aws).await;
                     if upload_over.load(Ordering::Relaxed) {
                         return Err(GatewayError::PayloadTooLarge {
                             limit: bound.unwrap_or_default() as usize,
