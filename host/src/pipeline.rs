@@ -256,8 +256,7 @@ where
                 Some(forward) => {
                     if forward.needs_body() {
                         // Signed with the body's hash: read it (bounded, 413 past it) first.
-                        buffer_request(&mut req.body, server.max_body_bytes, &upload_over)
-                            .await?;
+                        buffer_request(&mut req.body, server.max_body_bytes, &upload_over).await?;
                     }
                     let http = &gw.services.http;
                     let keep = route.reads_request_after;

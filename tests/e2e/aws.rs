@@ -69,7 +69,12 @@ async fn a_route_fronts_s3_signed_by_the_gateway() {
         .send()
         .await
         .unwrap();
-    assert_eq!(put.status(), StatusCode::OK, "{}", put.text().await.unwrap());
+    assert_eq!(
+        put.status(),
+        StatusCode::OK,
+        "{}",
+        put.text().await.unwrap()
+    );
     let get = c
         .get(gw.url("/files/notes/hello.txt"))
         .send()
@@ -85,22 +90,36 @@ async fn a_route_fronts_s3_signed_by_the_gateway() {
     let put = c
         .put(gw.url("/files/big.bin"))
         .header("content-length", big.len())
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
         .send()
         .await
         .unwrap();
-    assert_eq!(put.status(), StatusCode::OK, "{}", put.text().await.unwrap());
+    assert_eq!(
+        put.status(),
+        StatusCode::OK,
+        "{}",
+        put.text().await.unwrap()
+    );
     let got = c.get(gw.url("/files/big.bin")).send().await.unwrap();
     assert_eq!(got.status(), StatusCode::OK);
     assert_eq!(sha256_hex(&got.bytes().await.unwrap()), sha256_hex(&big));
 
     // The same request without the gateway's signature is refused by moto.
     let direct = c
-        .get(format!("{}/{}/notes/hello.txt", moto.origin(), moto.get("bucket")))
+        .get(format!(
+            "{}/{}/notes/hello.txt",
+            moto.origin(),
+            moto.get("bucket")
+        ))
         .send()
         .await
         .unwrap();
-    assert!(!direct.status().is_success(), "moto served an unsigned request");
+    assert!(
+        !direct.status().is_success(),
+        "moto served an unsigned request"
+    );
 }
 
 #[tokio::test]
@@ -139,11 +158,7 @@ async fn a_wrong_key_is_refused_by_the_service_and_no_key_by_the_gateway() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-    assert!(resp
-        .text()
-        .await
-        .unwrap()
-        .contains("SignatureDoesNotMatch"));
+    assert!(resp.text().await.unwrap().contains("SignatureDoesNotMatch"));
 
     // Without credentials anywhere in the chain, the config does not load.
     let logs = Gateway::try_start_aws(&s3_config(&moto), &[("AWS_PROFILE", "nobody")])
@@ -256,7 +271,10 @@ integration = "slow"
 }
 
 fn lambda_env() -> Vec<(&'static str, &'static str)> {
-    vec![("AWS_ACCESS_KEY_ID", AKID), ("AWS_SECRET_ACCESS_KEY", SECRET)]
+    vec![
+        ("AWS_ACCESS_KEY_ID", AKID),
+        ("AWS_SECRET_ACCESS_KEY", SECRET),
+    ]
 }
 
 /// What the markers of the expected events stand for.
@@ -331,9 +349,7 @@ async fn lambda_events_are_api_gateways_documented_events() {
     let c = client();
 
     let resp = c
-        .post(gw.url(
-            "/my/value1?parameter1=value1&parameter1=value2&parameter2=value",
-        ))
+        .post(gw.url("/my/value1?parameter1=value1&parameter1=value2&parameter2=value"))
         .header("x-api-key", ALICE)
         .header("cookie", "cookie1; cookie2")
         .header("header1", "value1")
@@ -352,14 +368,21 @@ async fn lambda_events_are_api_gateways_documented_events() {
     };
     let event: Value = resp.json().await.unwrap();
     let mut problems = Vec::new();
-    compare(&expected_event("lambda-event-v2.json"), &event, "v2", &d, &mut problems);
+    compare(
+        &expected_event("lambda-event-v2.json"),
+        &event,
+        "v2",
+        &d,
+        &mut problems,
+    );
     assert!(problems.is_empty(), "{problems:#?}\n{event:#}");
-    assert!(event["headers"].get("cookie").is_none(), "cookies move out of headers");
+    assert!(
+        event["headers"].get("cookie").is_none(),
+        "cookies move out of headers"
+    );
 
     let resp = c
-        .get(gw.url(
-            "/my/path?parameter1=value1&parameter1=value2&parameter2=value",
-        ))
+        .get(gw.url("/my/path?parameter1=value1&parameter1=value2&parameter2=value"))
         .header("header1", "value1")
         .header("header2", "value1")
         .header("header2", "value2")
@@ -376,7 +399,13 @@ async fn lambda_events_are_api_gateways_documented_events() {
     };
     let event: Value = resp.json().await.unwrap();
     let mut problems = Vec::new();
-    compare(&expected_event("lambda-event-v1.json"), &event, "v1", &d, &mut problems);
+    compare(
+        &expected_event("lambda-event-v1.json"),
+        &event,
+        "v1",
+        &d,
+        &mut problems,
+    );
     assert!(problems.is_empty(), "{problems:#?}\n{event:#}");
 
     // Every call carried a signature botocore accepts.
@@ -414,7 +443,10 @@ async fn lambda_results_map_back_as_api_gateway_maps_them() {
     let resp = c.get(gw.url("/plain")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers()["content-type"], "application/json");
-    assert_eq!(resp.json::<Value>().await.unwrap(), json!({ "hello": "world" }));
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({ "hello": "world" })
+    );
 
     // statusCode, headers, multiValueHeaders and (2.0) cookies.
     for (path, cookies) in [("/cookies", 2), ("/cookies-v1", 0)] {
@@ -439,7 +471,10 @@ async fn lambda_results_map_back_as_api_gateway_maps_them() {
         assert_eq!(resp.status().as_u16(), status, "{path}");
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["message"], message, "{path}: {body}");
-        assert!(!body.to_string().contains("boom"), "{path}: the detail stays in the log");
+        assert!(
+            !body.to_string().contains("boom"),
+            "{path}: the detail stays in the log"
+        );
     }
     assert!(gw.wait_for_log(std::time::Duration::from_secs(5), |l| l
         .contains("function error (Unhandled)")));

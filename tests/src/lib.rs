@@ -556,7 +556,7 @@ pub fn test_plugin(name: &str) -> PathBuf {
 
 /// How to get the tools the tests run beside the gateway, for their failure messages.
 const INSTALL_HINT: &str = "run ./test.sh (the test command): it installs redis-server, and \
-componentize-py, botocore, PyJWT[crypto], prometheus-client, openapi-spec-validator and selenium \
+componentize-py, botocore, PyJWT[crypto], prometheus-client, openapi-spec-validator, selenium and moto[server] \
 into a virtual environment in the target directory, and componentize-js next to it, then runs the tests";
 
 /// The virtual environment `./test.sh` installs the Python tools into (`<target>/python-venv`).

@@ -351,7 +351,11 @@ mod tests {
         );
         let home = home_with(Some("[default\naws_access_key_id = X\n"), None);
         let err = resolve(&[], Some(home.path())).unwrap_err();
-        assert!(err.to_string().ends_with("credentials:1: section header \"[default\" does not end with ']'"), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with("credentials:1: section header \"[default\" does not end with ']'"),
+            "{err}"
+        );
         assert!(matches!(
             resolve(&[], Some(Path::new("/nonexistent"))),
             Err(CredentialsError::NotFound { .. })

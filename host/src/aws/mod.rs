@@ -272,7 +272,10 @@ mod tests {
         let spec = SignSpec::new("lambda", "us-east-1").unwrap();
         sign(&mut out, &spec, &keychain(), 1024).await.unwrap();
         let auth = out.headers[header::AUTHORIZATION].to_str().unwrap();
-        assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"), "{auth}");
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
+            "{auth}"
+        );
         assert!(
             auth.contains("/us-east-1/lambda/aws4_request, SignedHeaders=host;x-amz-date;x-amz-invocation-type;x-amz-security-token, Signature="),
             "{auth}"
@@ -296,15 +299,26 @@ mod tests {
         sign(&mut out, &s3, &keychain(), 4).await.unwrap();
         assert_eq!(out.headers["x-amz-content-sha256"], UNSIGNED_PAYLOAD);
         assert_eq!(out.headers[header::HOST], "s3.amazonaws.com");
-        assert!(matches!(out.body, Body::Stream(_)), "the body still streams");
+        assert!(
+            matches!(out.body, Body::Stream(_)),
+            "the body still streams"
+        );
 
         let sqs = SignSpec::new("sqs", "eu-west-1").unwrap();
-        let mut out = request(Method::POST, "https://sqs.eu-west-1.amazonaws.com/", stream());
+        let mut out = request(
+            Method::POST,
+            "https://sqs.eu-west-1.amazonaws.com/",
+            stream(),
+        );
         assert!(matches!(
             sign(&mut out, &sqs, &keychain(), 4).await,
             Err(SignError::TooLarge { limit: 4 })
         ));
-        let mut out = request(Method::POST, "https://sqs.eu-west-1.amazonaws.com/", stream());
+        let mut out = request(
+            Method::POST,
+            "https://sqs.eu-west-1.amazonaws.com/",
+            stream(),
+        );
         sign(&mut out, &sqs, &keychain(), 64).await.unwrap();
         assert_eq!(out.body.as_full().unwrap().as_ref(), b"0123456789");
     }
@@ -316,7 +330,10 @@ mod tests {
         h.insert("x-amz-security-token", HeaderValue::from_static("t"));
         h.insert("x-amz-meta-owner", HeaderValue::from_static("m"));
         h.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
-        h.insert("x-amz-target", HeaderValue::from_static("DynamoDB_20120810.ListTables"));
+        h.insert(
+            "x-amz-target",
+            HeaderValue::from_static("DynamoDB_20120810.ListTables"),
+        );
         let mut kept = h.clone();
         strip_client_auth(&mut h, &[]);
         assert_eq!(h.len(), 1);

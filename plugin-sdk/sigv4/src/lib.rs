@@ -209,7 +209,10 @@ pub fn sign(
     if let Some(token) = &creds.session_token {
         set("x-amz-security-token", token);
     }
-    let mut names: Vec<String> = headers.iter().map(|(n, _)| n.to_ascii_lowercase()).collect();
+    let mut names: Vec<String> = headers
+        .iter()
+        .map(|(n, _)| n.to_ascii_lowercase())
+        .collect();
     names.sort();
     names.dedup();
     let signed: Vec<&str> = names.iter().map(String::as_str).collect();

@@ -26,8 +26,7 @@ fn signs_every_v4_case_as_the_suite_does() {
     assert_eq!(dirs.len(), 38, "the v4 suite has 38 cases");
     for dir in dirs {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        let context: serde_json::Value =
-            serde_json::from_str(&read(&dir, "context.json")).unwrap();
+        let context: serde_json::Value = serde_json::from_str(&read(&dir, "context.json")).unwrap();
         if context["omit_session_token"] == true {
             // The token is added after signing there; this signer always signs it.
             continue;

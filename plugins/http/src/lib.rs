@@ -88,7 +88,9 @@ impl Settings {
             }
             for name in &sign.pass_headers {
                 let lower = name.to_ascii_lowercase();
-                if !lower.starts_with("x-amz-") || !wicket_plugin_sdk::header::is_header_name(&lower) {
+                if !lower.starts_with("x-amz-")
+                    || !wicket_plugin_sdk::header::is_header_name(&lower)
+                {
                     return Err(format!(
                         "invalid plugin configuration: `sign.pass_headers` names X-Amz-* \
                          headers, got `{name}`"
@@ -126,15 +128,19 @@ impl Integration for HttpIntegration {
         wicket_plugin_sdk::Plan::default().forward(wicket_plugin_sdk::Forward {
             url: self.settings.url.clone(),
             timeout_ms: self.settings.timeout_ms,
-            sign: self.settings.sign.as_ref().map(|s| wicket_plugin_sdk::SignSpec {
-                service: s.service.clone(),
-                region: s.region.clone(),
-                pass_headers: s
-                    .pass_headers
-                    .iter()
-                    .map(|h| h.to_ascii_lowercase())
-                    .collect(),
-            }),
+            sign: self
+                .settings
+                .sign
+                .as_ref()
+                .map(|s| wicket_plugin_sdk::SignSpec {
+                    service: s.service.clone(),
+                    region: s.region.clone(),
+                    pass_headers: s
+                        .pass_headers
+                        .iter()
+                        .map(|h| h.to_ascii_lowercase())
+                        .collect(),
+                }),
         })
     }
 
@@ -210,8 +216,9 @@ mod tests {
             .contains("http://"));
         assert!(settings(r#"{"url": "http://h/", "timeout_ms": 0}"#).is_err());
         assert!(settings(r#"{"url": "http://h/", "timeout_ms": -1}"#).is_err());
-        let s = settings(r#"{"url": "http://h/", "sign": {"service": "s3", "region": "us-east-1"}}"#)
-            .unwrap();
+        let s =
+            settings(r#"{"url": "http://h/", "sign": {"service": "s3", "region": "us-east-1"}}"#)
+                .unwrap();
         assert_eq!(
             s.sign,
             Some(SignSettings {
@@ -220,12 +227,15 @@ mod tests {
                 pass_headers: vec![],
             })
         );
-        let err = settings(r#"{"url": "http://h/", "sign": {"service": "S3", "region": "us-east-1"}}"#)
-            .unwrap_err();
+        let err =
+            settings(r#"{"url": "http://h/", "sign": {"service": "S3", "region": "us-east-1"}}"#)
+                .unwrap_err();
         assert!(err.contains("`sign.service`"), "{err}");
-        assert!(settings(r#"{"url": "http://h/", "sign": {"service": "s3"}}"#)
-            .unwrap_err()
-            .contains("missing field `region`"));
+        assert!(
+            settings(r#"{"url": "http://h/", "sign": {"service": "s3"}}"#)
+                .unwrap_err()
+                .contains("missing field `region`")
+        );
     }
 
     #[test]

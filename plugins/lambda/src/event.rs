@@ -92,7 +92,11 @@ impl Incoming {
 
     fn domain(&self) -> (String, String) {
         let domain = self.header("host").unwrap_or_default().to_owned();
-        let prefix = domain.split(['.', ':']).next().unwrap_or_default().to_owned();
+        let prefix = domain
+            .split(['.', ':'])
+            .next()
+            .unwrap_or_default()
+            .to_owned();
         (domain, prefix)
     }
 }
@@ -157,7 +161,8 @@ pub fn v1(req: &Incoming, api: &Api) -> Value {
         let mut single = Map::new();
         let mut multi: Map<String, Value> = Map::new();
         for (n, v) in query.pairs() {
-            single.insert(n.to_owned(), json!(v));
+            // The first value, as the documented example has it (headers: the last).
+            single.entry(n.to_owned()).or_insert_with(|| json!(v));
             match multi.get_mut(n) {
                 Some(Value::Array(a)) => a.push(json!(v)),
                 _ => {

@@ -125,7 +125,9 @@ impl Lambda {
             .map(str::to_owned);
         if function.is_empty()
             || function.len() > 256
-            || function.bytes().any(|b| b <= b' ' || b == b'/' || b >= 0x7f)
+            || function
+                .bytes()
+                .any(|b| b <= b' ' || b == b'/' || b >= 0x7f)
         {
             return Err(invalid(format!(
                 "`function` must be a function name or ARN (no spaces or '/'), got `{}`",

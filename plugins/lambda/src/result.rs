@@ -20,8 +20,8 @@ pub type Malformed = String;
 
 /// Payload format 1.0: an object with `statusCode` is required.
 pub fn v1(payload: &[u8]) -> Result<Answer, Malformed> {
-    let value: Value = serde_json::from_slice(payload)
-        .map_err(|e| format!("the result is not JSON: {e}"))?;
+    let value: Value =
+        serde_json::from_slice(payload).map_err(|e| format!("the result is not JSON: {e}"))?;
     let Value::Object(result) = value else {
         return Err("the result is not a JSON object".into());
     };
@@ -31,8 +31,8 @@ pub fn v1(payload: &[u8]) -> Result<Answer, Malformed> {
 /// Payload format 2.0: an object with `statusCode` is a response; any other JSON is the body
 /// of a 200 `application/json` response.
 pub fn v2(payload: &[u8]) -> Result<Answer, Malformed> {
-    let value: Value = serde_json::from_slice(payload)
-        .map_err(|e| format!("the result is not JSON: {e}"))?;
+    let value: Value =
+        serde_json::from_slice(payload).map_err(|e| format!("the result is not JSON: {e}"))?;
     match &value {
         Value::Object(result) if result.contains_key("statusCode") => structured(result, true),
         _ => Ok(Answer {

@@ -33,22 +33,45 @@ fn config_builds_the_invoke_url() {
 fn config_refuses_what_cannot_work() {
     for (bad, says) in [
         (r#"{"function": "f"}"#, "missing field `region`"),
-        (r#"{"function": "a/b", "region": "us-east-1"}"#, "`function`"),
+        (
+            r#"{"function": "a/b", "region": "us-east-1"}"#,
+            "`function`",
+        ),
         (r#"{"function": "f", "region": "US"}"#, "`region`"),
-        (r#"{"function": "f", "region": "us-east-1", "payload_format": "3"}"#, "`payload_format`"),
-        (r#"{"function": "f", "region": "us-east-1", "endpoint": "ftp://x"}"#, "`endpoint`"),
-        (r#"{"function": "f", "region": "us-east-1", "timeout_ms": 0}"#, "`timeout_ms`"),
-        (r#"{"function": "arn:aws:lambda", "region": "us-east-1"}"#, "no account"),
-        (r#"{"function": "f", "region": "us-east-1", "role": "x"}"#, "unknown field"),
+        (
+            r#"{"function": "f", "region": "us-east-1", "payload_format": "3"}"#,
+            "`payload_format`",
+        ),
+        (
+            r#"{"function": "f", "region": "us-east-1", "endpoint": "ftp://x"}"#,
+            "`endpoint`",
+        ),
+        (
+            r#"{"function": "f", "region": "us-east-1", "timeout_ms": 0}"#,
+            "`timeout_ms`",
+        ),
+        (
+            r#"{"function": "arn:aws:lambda", "region": "us-east-1"}"#,
+            "no account",
+        ),
+        (
+            r#"{"function": "f", "region": "us-east-1", "role": "x"}"#,
+            "unknown field",
+        ),
     ] {
-        let err = lambda(bad).err().unwrap_or_else(|| panic!("{bad} was accepted"));
+        let err = lambda(bad)
+            .err()
+            .unwrap_or_else(|| panic!("{bad} was accepted"));
         assert!(err.contains(says), "{bad}: {err}");
     }
 }
 
 #[test]
 fn request_times_are_written_as_api_gateway_writes_them() {
-    assert_eq!(event::request_time(1_583_348_638_390), "04/Mar/2020:19:03:58 +0000");
+    assert_eq!(
+        event::request_time(1_583_348_638_390),
+        "04/Mar/2020:19:03:58 +0000"
+    );
     assert_eq!(event::request_time(0), "01/Jan/1970:00:00:00 +0000");
 }
 
@@ -56,7 +79,10 @@ fn request_times_are_written_as_api_gateway_writes_them() {
 fn v2_results_without_status_are_the_body() {
     let a = result::v2(br#"{"hello": "world"}"#).unwrap();
     assert_eq!(a.status, 200);
-    assert_eq!(a.headers, vec![("content-type".into(), "application/json".into())]);
+    assert_eq!(
+        a.headers,
+        vec![("content-type".into(), "application/json".into())]
+    );
     assert_eq!(a.body, br#"{"hello": "world"}"#);
     assert_eq!(result::v2(b"\"text\"").unwrap().body, b"\"text\"");
     assert!(result::v2(b"not json").is_err());
@@ -127,13 +153,25 @@ fn events_carry_binary_bodies_in_base64_and_text_as_is() {
         ..Default::default()
     };
     let e = event::v2(&req, &api);
-    assert_eq!((e["body"].as_str(), e["isBase64Encoded"].as_bool()), (Some("YWJj"), Some(true)));
-    req.headers = vec![("content-type".into(), "application/json; charset=utf-8".into())];
+    assert_eq!(
+        (e["body"].as_str(), e["isBase64Encoded"].as_bool()),
+        (Some("YWJj"), Some(true))
+    );
+    req.headers = vec![(
+        "content-type".into(),
+        "application/json; charset=utf-8".into(),
+    )];
     let e = event::v1(&req, &api);
-    assert_eq!((e["body"].as_str(), e["isBase64Encoded"].as_bool()), (Some("abc"), Some(false)));
+    assert_eq!(
+        (e["body"].as_str(), e["isBase64Encoded"].as_bool()),
+        (Some("abc"), Some(false))
+    );
     req.body = vec![0xff, 0xfe];
     let e = event::v1(&req, &api);
-    assert_eq!((e["body"].as_str(), e["isBase64Encoded"].as_bool()), (Some("//4="), Some(true)));
+    assert_eq!(
+        (e["body"].as_str(), e["isBase64Encoded"].as_bool()),
+        (Some("//4="), Some(true))
+    );
     req.body.clear();
     assert_eq!(event::v1(&req, &api)["body"], serde_json::Value::Null);
     assert!(event::v2(&req, &api).get("body").is_none());
