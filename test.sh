@@ -10,8 +10,9 @@
 #   - the Python tools, in a virtual environment inside the target directory (never the
 #     system Python): componentize-py (builds the Python example plugin), botocore and PyJWT
 #     (outside signers in the auth tests), prometheus-client (parses /metrics),
-#     openapi-spec-validator (checks exported OpenAPI documents) and selenium (drives chromium
-#     through chromium-driver in the portal's test);
+#     openapi-spec-validator (checks exported OpenAPI documents), selenium (drives chromium
+#     through chromium-driver in the portal's test) and moto[server] (S3 and DynamoDB checking
+#     the gateway's SigV4 signatures in the AWS tests);
 #   - componentize-js (builds the JavaScript example filter), with npm into the target directory
 #     (nodejs and npm from apt-get when run as root and missing);
 #   - the C toolchain of the C example and scaffold: clang, lld, wasi-libc and the wasm32
@@ -40,7 +41,7 @@ c_tools=("wit-bindgen-cli@0.46.0 --no-default-features --features c"
     "wasm-tools@1.239.0 --no-default-features --features component,validate,print")
 c_dir="$CARGO_TARGET_DIR/c-tools"
 python_tools=(componentize-py==0.25.0 "botocore>=1.34" "pyjwt[crypto]>=2.8" "prometheus-client>=0.20"
-    "openapi-spec-validator>=0.7,<0.10" "selenium>=4.20,<5")
+    "openapi-spec-validator>=0.7,<0.10" "selenium>=4.20,<5" "moto[server]>=5.0,<6")
 
 say() { printf '%s\n' "$*"; }
 fail() {
@@ -248,7 +249,10 @@ plugin_tests() (
 sdk_tests() (
     cd plugin-sdk &&
         locked "${native[@]}" cargo test --all-features --no-run &&
-        "${native[@]}" cargo test --all-features
+        "${native[@]}" cargo test --all-features &&
+        # The SigV4 crate the SDK and the gateway share: the signer against the AWS suite.
+        locked "${native[@]}" cargo test --manifest-path sigv4/Cargo.toml --all-features --no-run &&
+        "${native[@]}" cargo test --manifest-path sigv4/Cargo.toml --all-features
 )
 
 step "cargo test --workspace --no-fail-fast" workspace_tests

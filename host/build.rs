@@ -26,6 +26,7 @@ fn main() {
         root.join("plugin-sdk/src"),
         root.join("plugin-sdk/derive"),
         root.join("plugin-sdk/template"),
+        root.join("plugin-sdk/sigv4"),
         root.join("wit"),
     ];
     for entry in std::fs::read_dir(root.join("plugins")).unwrap().flatten() {

@@ -402,6 +402,16 @@ fn wire(route: &RouteSpec, plugins: &[Option<Arc<Plugin>>]) -> Result<Route, Vec
         None => None,
     };
     if let Some(i) = &integration {
+        if route.websocket && i.plan.forward.as_ref().is_some_and(|f| f.sign.is_some()) {
+            errors.push(LoadError {
+                location: location.clone(),
+                key: format!("routes[{}].websocket", route.index),
+                message: format!(
+                    "a WebSocket route cannot forward through {:?}: its forward is signed for AWS",
+                    i.name()
+                ),
+            });
+        }
         if route.websocket && i.plan.forward.is_none() {
             errors.push(LoadError {
                 location: location.clone(),
@@ -422,7 +432,12 @@ fn wire(route: &RouteSpec, plugins: &[Option<Arc<Plugin>>]) -> Result<Route, Vec
             canary: None,
             buffers_request: chain
                 .iter()
-                .any(|p| p.plan.request_body == crate::runtime::BodyUse::Whole),
+                .any(|p| p.plan.request_body == crate::runtime::BodyUse::Whole)
+                || integration
+                    .plan
+                    .forward
+                    .as_ref()
+                    .is_some_and(|f| f.needs_body()),
             reads_request_after: chain.iter().any(|p| p.plan.on_response),
             chain,
             integration,

@@ -3,6 +3,7 @@
 //! plugins may call; `config/` turns the TOML file into validated types.
 
 pub mod admin;
+pub mod aws;
 pub mod body;
 pub mod canonical;
 pub mod capabilities;

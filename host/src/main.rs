@@ -352,6 +352,7 @@ fn standalone_runtime() -> Result<Runtime, String> {
     let services = Arc::new(Services {
         state: Arc::new(state),
         http: http::Client::new(1 << 20),
+        aws: Arc::new(wicket::aws::Keychain::from_process()),
     });
     let settings = wicket::config::RuntimeConfig::default();
     Runtime::with_settings(&settings, 64 << 20, services)

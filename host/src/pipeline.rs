@@ -321,11 +321,16 @@ where
                     .map_err(|e| forward_error(e, integration.name(), request_id))
                 }
                 Some(forward) => {
+                    if forward.needs_body() {
+                        // Signed with the body's hash: read it (bounded, 413 past it) first.
+                        buffer_request(&mut req.body, server.max_body_bytes, &upload_over).await?;
+                    }
                     let http = &gw.services.http;
                     let keep = route.reads_request_after;
+                    let aws = &gw.services.aws;
                     let span = obs.outbound(&mut req.headers);
                     let traced_method = span.as_ref().map(|_| req.method.clone());
-                    let sent = http.forward(&mut req, &ctx, forward, keep).await;
+                    let sent = http.forward(&mut req, &ctx, forward, keep, aws).await;
                     if let (Some(span), Some(m)) = (span, traced_method) {
                         let status = sent.as_ref().ok().map(|r| r.status.as_u16());
                         obs.forwarded(span, integration.name(), &forward.url, &m, status);

@@ -106,6 +106,11 @@ pub fn base64_encode(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
 }
 
+/// Decodes padded standard base64; `None` if it is not.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    STANDARD.decode(text).ok()
+}
+
 /// Seconds since the Unix epoch by the gateway's wall clock (0 if the clock is before 1970).
 pub fn now_unix() -> u64 {
     SystemTime::now()

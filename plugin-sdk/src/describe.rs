@@ -150,6 +150,20 @@ pub struct Forward {
     pub url: String,
     /// Time for the response head.
     pub timeout_ms: u32,
+    /// Signed by the host with the gateway's AWS credentials (the client's `Authorization`
+    /// and `X-Amz-*` headers dropped first).
+    pub sign: Option<SignSpec>,
+}
+
+/// AWS Signature Version 4 for a planned forward: what the host signs for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignSpec {
+    /// The service's signing name (`s3`, `dynamodb`, `sqs`, `lambda`, ...).
+    pub service: String,
+    /// The region of the credential scope.
+    pub region: String,
+    /// Client `X-Amz-*` headers kept and signed (lower case); every other one is dropped.
+    pub pass_headers: Vec<String>,
 }
 
 /// What one configured instance does. The default calls every hook and reads no body.
@@ -308,6 +322,11 @@ macro_rules! into_wit {
                         forward: p.forward.map(|f| w::Forward {
                             url: f.url,
                             timeout_ms: f.timeout_ms,
+                            sign: f.sign.map(|s| w::SignSpec {
+                                service: s.service,
+                                region: s.region,
+                                pass_headers: s.pass_headers,
+                            }),
                         }),
                     }
                 }

@@ -47,6 +47,10 @@ extern crate self as wicket_plugin_sdk;
 
 #[cfg(feature = "auth")]
 pub mod auth;
+#[cfg(feature = "sigv4")]
+/// AWS Signature Version 4: the `wicket-sigv4` crate, which the gateway signs with too.
+pub use wicket_sigv4 as sigv4;
+pub mod aws;
 pub mod body;
 mod config;
 pub mod counters;
@@ -93,6 +97,7 @@ pub mod integration_bindings {
             "wicket:plugin/counters@0.1.0": crate::filter_bindings::wicket::plugin::counters,
             "wicket:plugin/http@0.1.0": crate::filter_bindings::wicket::plugin::http,
             "wicket:plugin/metrics@0.1.0": crate::filter_bindings::wicket::plugin::metrics,
+            "wicket:plugin/aws@0.1.0": crate::filter_bindings::wicket::plugin::aws,
             "wicket:plugin/description@0.1.0": crate::filter_bindings::wicket::plugin::description,
         },
         pub_export_macro: true,
@@ -104,7 +109,7 @@ pub mod integration_bindings {
 pub(crate) use filter_bindings::wicket::plugin as wit;
 
 pub use config::Config;
-pub use describe::{BodyUse, ConfigKeys, Description, Forward, HeaderEdits, Plan};
+pub use describe::{BodyUse, ConfigKeys, Description, Forward, HeaderEdits, Plan, SignSpec};
 pub use filter_bindings::exports::wicket::plugin::hooks::Action;
 pub use serde_json;
 pub use template::render_template;

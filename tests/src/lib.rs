@@ -76,11 +76,39 @@ impl Gateway {
         Self::try_start_with(config, &[])
     }
 
+    /// Like `try_start`, with AWS credentials only from `env` (`AWS_ACCESS_KEY_ID`, ...,
+    /// `AWS_SHARED_CREDENTIALS_FILE`): none of the test process's, and no `~/.aws` files
+    /// unless `env` names them.
+    pub fn try_start_aws(config: &str, env: &[(&str, &str)]) -> Result<Gateway, String> {
+        Self::spawn(config, &[], env)
+    }
+
+    /// `try_start_aws` that panics with the log when the gateway does not start.
+    pub fn start_aws(config: &str, env: &[(&str, &str)]) -> Gateway {
+        Self::try_start_aws(config, env)
+            .unwrap_or_else(|logs| panic!("wicket did not start:\n{logs}"))
+    }
+
     fn try_start_with(config: &str, args: &[&str]) -> Result<Gateway, String> {
+        Self::spawn(config, args, &[])
+    }
+
+    fn spawn(config: &str, args: &[&str], aws_env: &[(&str, &str)]) -> Result<Gateway, String> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gateway.toml");
         std::fs::write(&path, config).unwrap();
-        let mut child = Command::new(wicket_bin())
+        let mut command = Command::new(wicket_bin());
+        if !aws_env.is_empty() {
+            for var in AWS_VARS {
+                command.env_remove(var);
+            }
+            let nowhere = dir.path().join("no-aws-files");
+            command
+                .env("AWS_SHARED_CREDENTIALS_FILE", &nowhere)
+                .env("AWS_CONFIG_FILE", &nowhere)
+                .envs(aws_env.iter().copied());
+        }
+        let mut child = command
             .args(["--log-format", "json", "run", "--config"])
             .arg(&path)
             .args(args)
@@ -256,6 +284,85 @@ pub fn check(name: &str, config: &str) -> (bool, String, PathBuf) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text, path)
+}
+
+/// The environment variables of the AWS credential chain, which `Gateway::start_aws` controls.
+const AWS_VARS: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+];
+
+/// A helper server written in Python (`tests/aws/NAME.py`, with the tools `./test.sh`
+/// installs): started with `args`, it prints one JSON line about itself (its port, keys) and
+/// serves until its stdin closes, which dropping this does.
+pub struct PythonServer {
+    child: Child,
+    /// The JSON line it printed.
+    pub info: serde_json::Value,
+}
+
+impl PythonServer {
+    pub fn start(script: &str, args: &[&str]) -> PythonServer {
+        use std::io::{Read, Seek};
+        let path = root().join("tests/aws").join(script);
+        // Its log goes to a file, not a pipe nobody reads (which would block it once full).
+        let mut log = tempfile::tempfile().unwrap();
+        let mut child = Command::new("python3")
+            .env("PATH", tools_path())
+            .arg(&path)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log.try_clone().unwrap()))
+            .spawn()
+            .unwrap_or_else(|e| panic!("{script}: cannot run python3 ({e}); {INSTALL_HINT}"));
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        if line.trim().is_empty() {
+            let _ = child.kill();
+            let _ = child.wait();
+            let mut text = String::new();
+            log.rewind().unwrap();
+            log.read_to_string(&mut text).unwrap();
+            panic!("{script} did not start; {INSTALL_HINT}\n{text}");
+        }
+        let info = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{script}: {e}: {line}"));
+        PythonServer { child, info }
+    }
+
+    /// `http://127.0.0.1:PORT` of the server.
+    pub fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.info["port"])
+    }
+
+    /// A string the server printed about itself.
+    pub fn get(&self, key: &str) -> &str {
+        self.info[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("{key} is not in {}", self.info))
+    }
+}
+
+impl Drop for PythonServer {
+    fn drop(&mut self) {
+        // Closing stdin asks it to stop; kill in case it does not.
+        drop(self.child.stdin.take());
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// A blocking-friendly HTTP client with a bounded timeout.
@@ -459,9 +566,9 @@ pub fn test_plugin(name: &str) -> PathBuf {
 
 /// How to get the tools the tests run beside the gateway, for their failure messages.
 const INSTALL_HINT: &str = "run ./test.sh (the test command): it installs redis-server, and \
-componentize-py, botocore, PyJWT[crypto], prometheus-client, openapi-spec-validator and selenium \
-into a virtual environment in the target directory, componentize-js next to it, clang with \
-wasi-libc, and wit-bindgen and wasm-tools into <target>/c-tools, then runs the tests";
+componentize-py, botocore, PyJWT[crypto], prometheus-client, openapi-spec-validator, selenium and \
+moto[server] into a virtual environment in the target directory, componentize-js next to it, clang \
+with wasi-libc, and wit-bindgen and wasm-tools into <target>/c-tools, then runs the tests";
 
 /// The virtual environment `./test.sh` installs the Python tools into (`<target>/python-venv`).
 fn python_venv() -> PathBuf {

@@ -23,6 +23,8 @@ pub struct OutgoingRequest {
     pub uri: Uri,
     pub headers: HeaderMap,
     pub body: Body,
+    /// Signed with the gateway's AWS credentials when sent (the `aws` capability).
+    pub sign: Option<crate::aws::SignSpec>,
 }
 
 pub(crate) type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -117,16 +119,35 @@ impl Client {
     /// Run a plugin's planned forward: the request as `outgoing-request.forward` would build
     /// it (its body moves along, streaming), sent to the plan's URL. With `keep_headers`
     /// false, nothing reads the request afterwards: its headers move too instead of being
-    /// copied.
+    /// copied. A plan with a sign spec has the client's `Authorization` and `X-Amz-*` headers
+    /// dropped and is signed with `aws`'s credentials.
     pub async fn forward(
         &self,
         req: &mut RequestData,
         ctx: &super::types::ContextData,
         plan: &crate::runtime::describe::Forward,
         keep_headers: bool,
+        aws: &crate::aws::Keychain,
     ) -> Result<ResponseData, HttpError> {
-        let out = planned_request(req, ctx, plan, keep_headers)?;
+        let mut out = planned_request(req, ctx, plan, keep_headers)?;
+        if let Some(spec) = &plan.sign {
+            crate::aws::strip_client_auth(&mut out.headers, &spec.pass_headers);
+            self.sign(&mut out, spec, aws).await?;
+        }
         self.send(out, plan.timeout).await
+    }
+
+    /// Sign `out` for `spec`; a failure is the request's `invalid` error (the detail logged
+    /// by the caller, never shown to the client).
+    pub async fn sign(
+        &self,
+        out: &mut OutgoingRequest,
+        spec: &crate::aws::SignSpec,
+        aws: &crate::aws::Keychain,
+    ) -> Result<(), HttpError> {
+        crate::aws::sign(out, spec, aws, self.max_body_bytes)
+            .await
+            .map_err(|e| HttpError::Invalid(format!("signing for AWS: {e}")))
     }
 
     async fn exchange(
@@ -239,6 +260,7 @@ pub fn forward_request(req: &mut RequestData, uri: Uri, keep_headers: bool) -> O
         uri,
         headers,
         body: std::mem::take(&mut req.body),
+        sign: None,
     }
 }
 
@@ -277,6 +299,7 @@ impl HostOutgoingRequest for HostState {
             uri,
             headers: HeaderMap::new(),
             body: Body::empty(),
+            sign: None,
         })?)
     }
 
@@ -350,6 +373,13 @@ impl Host for HostState {
             .as_ref()
             .map(|_| outbound_attributes(&req.method, &req.uri));
         let client = self.services.http.clone();
+        if let Some(spec) = req.sign.take() {
+            let aws = self.services.aws.clone();
+            let signed = self.clock.paused(client.sign(&mut req, &spec, &aws)).await;
+            if let Err(e) = signed {
+                return Ok(Err(e));
+            }
+        }
         let timeout = Duration::from_millis(u64::from(timeout_ms.max(1)));
         let result = self.clock.paused(client.send(req, timeout)).await;
         if let (Some(span), Some((name, attrs))) = (span, described) {

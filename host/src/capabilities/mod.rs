@@ -7,7 +7,7 @@ pub mod types;
 pub mod wasi_http;
 
 use crate::body::{Body, Tee};
-use crate::runtime::bindings::{config, counters, kv, log, metrics};
+use crate::runtime::bindings::{aws, config, counters, kv, log, metrics};
 use crate::runtime::{Capability, HostState};
 use crate::state::State;
 use bytes::Bytes;
@@ -23,6 +23,29 @@ const MAX_STORED_BODY: usize = 64 << 20;
 pub struct Services {
     pub state: std::sync::Arc<State>,
     pub http: http::Client,
+    /// The gateway's AWS credentials: signing only, never handed to a plugin.
+    pub aws: std::sync::Arc<crate::aws::Keychain>,
+}
+
+impl aws::Host for HostState {
+    fn sign(
+        &mut self,
+        req: wasmtime::component::Resource<http::OutgoingRequest>,
+        service: String,
+        region: String,
+    ) -> wasmtime::Result<Result<(), String>> {
+        self.require(Capability::Aws)?;
+        let spec = match crate::aws::SignSpec::new(&service, &region) {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        // Said now rather than at `send`: the plugin learns why before it sends.
+        if let Err(e) = self.services.aws.get() {
+            return Ok(Err(e.to_string()));
+        }
+        self.table.get_mut(&req)?.sign = Some(spec);
+        Ok(Ok(()))
+    }
 }
 
 impl log::Host for HostState {

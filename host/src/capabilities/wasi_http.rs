@@ -66,6 +66,7 @@ impl WasiHttpHooks for Outbound {
                 uri: parts.uri,
                 headers,
                 body: Body::stream(body),
+                sign: None,
             };
             let resp = client.send(out, timeout).await.map_err(|e| match e {
                 HttpError::Timeout => Error::ConnectionReadTimeout,

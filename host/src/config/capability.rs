@@ -10,16 +10,19 @@ pub enum Capability {
     Counters,
     Http,
     Metrics,
+    /// Requests signed with the gateway's AWS credentials (never readable by the plugin).
+    Aws,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 6] = [
+    pub const ALL: [Capability; 7] = [
         Capability::Log,
         Capability::Config,
         Capability::Kv,
         Capability::Counters,
         Capability::Http,
         Capability::Metrics,
+        Capability::Aws,
     ];
 
     pub fn name(self) -> &'static str {
@@ -30,6 +33,7 @@ impl Capability {
             Capability::Counters => "counters",
             Capability::Http => "http",
             Capability::Metrics => "metrics",
+            Capability::Aws => "aws",
         }
     }
 

@@ -135,6 +135,8 @@ pub fn services(
     Ok(Arc::new(Services {
         state,
         http: client,
+        // Read again for each deployed config: a reload picks up new credentials.
+        aws: Arc::new(crate::aws::Keychain::from_process()),
     }))
 }
 

@@ -39,6 +39,7 @@ mod integration_world {
             "wicket:plugin/counters": super::filter_world::wicket::plugin::counters,
             "wicket:plugin/http": super::filter_world::wicket::plugin::http,
             "wicket:plugin/metrics": super::filter_world::wicket::plugin::metrics,
+            "wicket:plugin/aws": super::filter_world::wicket::plugin::aws,
             "wicket:plugin/description": super::filter_world::wicket::plugin::description,
         },
     });
@@ -47,7 +48,7 @@ mod integration_world {
 pub use filter_world::exports::wicket::plugin::hooks;
 pub use filter_world::exports::wicket::plugin::hooks::Action;
 pub use filter_world::wicket::plugin::{
-    config, counters, description, http, kv, log, metrics, types,
+    aws, config, counters, description, http, kv, log, metrics, types,
 };
 pub use filter_world::Filter;
 pub use integration_world::exports::wicket::plugin::handler;

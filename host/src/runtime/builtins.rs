@@ -42,6 +42,7 @@ pub static ALL: &[Builtin] = &[
     builtin!("introspect", "wicket_plugin_introspect"),
     builtin!("cache", "wicket_plugin_cache"),
     builtin!("json-map", "wicket_plugin_json_map"),
+    builtin!("lambda", "wicket_plugin_lambda"),
 ];
 
 /// The built-in `name`.
@@ -96,6 +97,7 @@ mod tests {
         let services = std::sync::Arc::new(crate::capabilities::Services {
             state: state.into(),
             http: crate::capabilities::http::Client::new(1 << 20),
+            aws: std::sync::Arc::new(crate::aws::Keychain::from_process()),
         });
         let runtime = super::super::Runtime::with_settings(
             &crate::config::RuntimeConfig::default(),

@@ -52,6 +52,18 @@ pub struct HeaderEdits {
 pub struct Forward {
     pub url: String,
     pub timeout: std::time::Duration,
+    /// Signed with the gateway's AWS credentials (the client's `Authorization` and
+    /// `X-Amz-*` headers dropped first).
+    pub sign: Option<crate::aws::SignSpec>,
+}
+
+impl Forward {
+    /// Whether the request body must be read whole before the forward: to sign its hash.
+    pub fn needs_body(&self) -> bool {
+        self.sign
+            .as_ref()
+            .is_some_and(crate::aws::SignSpec::hashes_streams)
+    }
 }
 
 /// What one configured plugin instance does. The default (for components without a `plan`
@@ -243,9 +255,31 @@ impl Plan {
                             f.url, f.timeout_ms
                         ));
                     }
+                    let sign = match f.sign {
+                        Some(s) => {
+                            let mut spec = crate::aws::SignSpec::new(&s.service, &s.region)
+                                .map_err(|e| format!("plans a signed forward: {e}"))?;
+                            for name in &s.pass_headers {
+                                match http::HeaderName::from_bytes(name.as_bytes()) {
+                                    Ok(n) if n.as_str().starts_with("x-amz-") => {
+                                        spec.pass_headers.push(n)
+                                    }
+                                    _ => {
+                                        return Err(format!(
+                                            "plans a signed forward passing {name:?}, which is \
+                                             no X-Amz-* header name"
+                                        ))
+                                    }
+                                }
+                            }
+                            Some(spec)
+                        }
+                        None => None,
+                    };
                     Some(Forward {
                         url: f.url,
                         timeout: std::time::Duration::from_millis(f.timeout_ms.into()),
+                        sign,
                     })
                 }
                 None => None,

@@ -221,7 +221,21 @@ impl Runtime {
         plugin.description = description;
         plugin.imports = imported;
         match plugin.check_config().await {
-            Ok(Ok(())) => Ok(plugin),
+            Ok(Ok(())) => {
+                // A plugin that will sign for AWS (a signed forward, or a granted `aws` that
+                // no unsigned forward replaces) needs the credentials now, not at its first
+                // request.
+                let signs = match &plugin.plan.forward {
+                    Some(f) => f.sign.is_some(),
+                    None => grants.contains(&Capability::Aws),
+                };
+                if signs {
+                    if let Err(e) = self.services.aws.get() {
+                        return Err(fail(format!("signs requests for AWS, but {e}")));
+                    }
+                }
+                Ok(plugin)
+            }
             Ok(Err(reason)) => Err(vec![LoadError {
                 location: spec.config_location.clone(),
                 key: format!("plugins.{}.config", spec.name),

@@ -12,6 +12,12 @@
 //!   (context key `param.name`); a greedy parameter may be written `{path+}`. The client's query
 //!   string is appended.
 //! * `timeout_ms` (default 29000): how long to wait for the whole response.
+//! * `sign = { service = "s3", region = "us-east-1" }`: the gateway signs the request with AWS
+//!   Signature Version 4, with its own AWS credentials (environment or shared files; the
+//!   plugin never sees them), after dropping the client's `Authorization` and `X-Amz-*`
+//!   headers: a route fronting S3, DynamoDB, SQS. S3 is signed with `UNSIGNED-PAYLOAD`, so
+//!   the body streams; every other service signs the body's SHA-256, so the body is read
+//!   whole first (within `server.max_body_bytes`, 413 past it).
 //!
 //! A timeout answers `504 Endpoint request timed out`, any other failure `502 Bad Gateway`; the
 //! details go to the log.
@@ -21,7 +27,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use wicket_plugin_sdk::template::{append_query, render_url_with};
 use wicket_plugin_sdk::{
-    export_integration, http, Config, Context, Error, Integration, Request, Response,
+    aws, export_integration, http, sigv4, Config, Context, Error, Integration, Request, Response,
 };
 
 /// The plugin's `config` table.
@@ -33,6 +39,20 @@ struct Settings {
     /// time for the whole backend response, default 29000; past it the client gets 504
     #[serde(default = "default_timeout_ms")]
     timeout_ms: u32,
+    /// { service = "s3", region = "us-east-1" }: SigV4-sign the request with the gateway's AWS credentials
+    #[serde(default)]
+    sign: Option<SignSettings>,
+}
+
+/// What to sign for.
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct SignSettings {
+    service: String,
+    region: String,
+    /// Client X-Amz-* headers kept and signed, such as x-amz-target.
+    #[serde(default)]
+    pass_headers: Vec<String>,
 }
 
 fn default_timeout_ms() -> u32 {
@@ -57,6 +77,27 @@ impl Settings {
         if settings.timeout_ms == 0 {
             return Err("invalid plugin configuration: `timeout_ms` must be positive".to_owned());
         }
+        if let Some(sign) = &settings.sign {
+            for (key, value) in [("service", &sign.service), ("region", &sign.region)] {
+                if !sigv4::is_scope_name(value) {
+                    return Err(format!(
+                        "invalid plugin configuration: `sign.{key}` must be lower-case letters, \
+                         digits and '-' (like \"s3\", \"us-east-1\"), got `{value}`"
+                    ));
+                }
+            }
+            for name in &sign.pass_headers {
+                let lower = name.to_ascii_lowercase();
+                if !lower.starts_with("x-amz-")
+                    || !wicket_plugin_sdk::header::is_header_name(&lower)
+                {
+                    return Err(format!(
+                        "invalid plugin configuration: `sign.pass_headers` names X-Amz-* \
+                         headers, got `{name}`"
+                    ));
+                }
+            }
+        }
         Ok(settings)
     }
 
@@ -79,7 +120,7 @@ impl Integration for HttpIntegration {
             "proxies to an HTTP backend through pooled keep-alive connections",
         )
         .config::<Settings>()
-        .capabilities(&["http"])
+        .capabilities(&["http", "aws"])
     }
 
     /// The whole behaviour is a forward: the host runs it without calling into the plugin.
@@ -87,6 +128,19 @@ impl Integration for HttpIntegration {
         wicket_plugin_sdk::Plan::default().forward(wicket_plugin_sdk::Forward {
             url: self.settings.url.clone(),
             timeout_ms: self.settings.timeout_ms,
+            sign: self
+                .settings
+                .sign
+                .as_ref()
+                .map(|s| wicket_plugin_sdk::SignSpec {
+                    service: s.service.clone(),
+                    region: s.region.clone(),
+                    pass_headers: s
+                        .pass_headers
+                        .iter()
+                        .map(|h| h.to_ascii_lowercase())
+                        .collect(),
+                }),
         })
     }
 
@@ -101,6 +155,23 @@ impl Integration for HttpIntegration {
             .settings
             .target_url(req.query().as_deref(), |key| ctx.get(key));
         let outgoing = http::forward(req, &url).map_err(|e| e.into_client_error())?;
+        if let Some(sign) = &self.settings.sign {
+            // What the plan has the host do, when a host calls `handle` instead.
+            for name in req.header_names() {
+                let lower = name.to_ascii_lowercase();
+                let passed = sign
+                    .pass_headers
+                    .iter()
+                    .any(|p| p.eq_ignore_ascii_case(&lower));
+                if lower == "authorization" || (lower.starts_with("x-amz-") && !passed) {
+                    outgoing.remove_header(&name);
+                }
+            }
+            aws::sign(&outgoing, &sign.service, &sign.region).map_err(|e| {
+                wicket_plugin_sdk::warn!("http: cannot sign for AWS: {e}");
+                Error::internal()
+            })?;
+        }
         let timeout = Duration::from_millis(self.settings.timeout_ms.into());
         http::send(outgoing, timeout).map_err(|e| e.into_client_error())
     }
@@ -145,6 +216,26 @@ mod tests {
             .contains("http://"));
         assert!(settings(r#"{"url": "http://h/", "timeout_ms": 0}"#).is_err());
         assert!(settings(r#"{"url": "http://h/", "timeout_ms": -1}"#).is_err());
+        let s =
+            settings(r#"{"url": "http://h/", "sign": {"service": "s3", "region": "us-east-1"}}"#)
+                .unwrap();
+        assert_eq!(
+            s.sign,
+            Some(SignSettings {
+                service: "s3".into(),
+                region: "us-east-1".into(),
+                pass_headers: vec![],
+            })
+        );
+        let err =
+            settings(r#"{"url": "http://h/", "sign": {"service": "S3", "region": "us-east-1"}}"#)
+                .unwrap_err();
+        assert!(err.contains("`sign.service`"), "{err}");
+        assert!(
+            settings(r#"{"url": "http://h/", "sign": {"service": "s3"}}"#)
+                .unwrap_err()
+                .contains("missing field `region`")
+        );
     }
 
     #[test]

@@ -36,12 +36,11 @@
 //! credential scope, ...). Signatures are compared in constant time. An accepted request gets
 //! the context keys `principal`, `auth.method` = `sigv4` and `auth.access_key`.
 
-mod canonical;
-mod time;
 mod verify;
 
 use serde::Deserialize;
 use wicket_plugin_sdk::auth::{self, Identity};
+use wicket_plugin_sdk::sigv4::time;
 use wicket_plugin_sdk::{export_filter, Action, Config, Context, Error, Filter, Request};
 
 use verify::{Credential, Message, Refusal, Verifier};

@@ -7,63 +7,15 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::*;
-use crate::canonical::canonical_uri;
-use crate::time::parse_rfc3339_utc;
-use crate::verify::{parse_claim, signing_key, string_to_sign, SIGNATURE_MISMATCH, UNKNOWN_KEY};
+use wicket_plugin_sdk::sigv4::canonical::canonical_uri;
+use wicket_plugin_sdk::sigv4::signing_key;
+use wicket_plugin_sdk::sigv4::suite::Raw;
+use wicket_plugin_sdk::sigv4::time::parse_rfc3339_utc;
+
+use crate::verify::{parse_claim, string_to_sign, SIGNATURE_MISMATCH, UNKNOWN_KEY};
 
 fn vectors() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/sigv4")
-}
-
-/// A request as the suite writes it: request line, headers (folded lines kept), body.
-#[derive(Debug, Clone)]
-struct Raw {
-    method: String,
-    path: String,
-    query: Option<String>,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Raw {
-    fn parse(text: &str) -> Raw {
-        let (head, body) = match text.split_once("\n\n") {
-            Some((h, b)) => (h, b),
-            None => (text.trim_end_matches('\n'), ""),
-        };
-        let mut lines = head.split('\n');
-        let line = lines.next().unwrap();
-        let (method, rest) = line.split_once(' ').unwrap();
-        let (target, _version) = rest.rsplit_once(' ').unwrap();
-        let (path, query) = match target.split_once('?') {
-            Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
-            None => (target.to_owned(), None),
-        };
-        let mut headers: Vec<(String, String)> = Vec::new();
-        for line in lines {
-            if line.starts_with([' ', '\t']) {
-                // A folded line continues the previous value.
-                let last = headers.last_mut().unwrap();
-                last.1.push('\n');
-                last.1.push_str(line);
-            } else {
-                let (name, value) = line.split_once(':').unwrap();
-                headers.push((name.to_owned(), value.to_owned()));
-            }
-        }
-        Raw {
-            method: method.to_owned(),
-            path,
-            query,
-            headers,
-            body: body.as_bytes().to_vec(),
-        }
-    }
-
-    fn set_header(&mut self, name: &str, value: &str) {
-        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        self.headers.push((name.to_owned(), value.to_owned()));
-    }
 }
 
 impl Message for Raw {

@@ -3,12 +3,11 @@
 //! [`Message`], the clock is an argument.
 
 use wicket_plugin_sdk::auth;
-
-use crate::canonical::{canonical_headers, canonical_query, canonical_uri, percent_decode};
-use crate::time::{format_iso_basic, parse_http_date, parse_iso_basic};
-
-pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
-const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+use wicket_plugin_sdk::sigv4::canonical::{
+    canonical_headers, canonical_query, canonical_uri, percent_decode,
+};
+use wicket_plugin_sdk::sigv4::time::{format_iso_basic, parse_http_date, parse_iso_basic};
+use wicket_plugin_sdk::sigv4::{self, ALGORITHM, UNSIGNED_PAYLOAD};
 /// Presigned URLs live at most 7 days, as AWS allows.
 const MAX_EXPIRES_S: u64 = 604_800;
 
@@ -89,10 +88,7 @@ pub struct Claim {
 
 impl Claim {
     pub fn scope(&self) -> String {
-        format!(
-            "{}/{}/{}/aws4_request",
-            self.scope_date, self.scope_region, self.scope_service
-        )
+        sigv4::scope(&self.scope_date, &self.scope_region, &self.scope_service)
     }
 }
 
@@ -293,22 +289,9 @@ fn parse_presigned(params: &[(String, String)]) -> Result<Claim, Refusal> {
     })
 }
 
-/// The SigV4 signing key for a secret, date, region and service.
-pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
-    let k_date = auth::hmac_sha256(format!("AWS4{secret}").as_bytes(), date.as_bytes());
-    let k_region = auth::hmac_sha256(&k_date, region.as_bytes());
-    let k_service = auth::hmac_sha256(&k_region, service.as_bytes());
-    auth::hmac_sha256(&k_service, b"aws4_request")
-}
-
-/// The string to sign for a canonical request.
+/// The string to sign for a canonical request, as `claim` dates and scopes it.
 pub fn string_to_sign(claim: &Claim, canonical_request: &str) -> String {
-    format!(
-        "{ALGORITHM}\n{}\n{}\n{}",
-        claim.timestamp,
-        claim.scope(),
-        auth::sha256_hex(canonical_request.as_bytes())
-    )
+    sigv4::string_to_sign(&claim.timestamp, &claim.scope(), canonical_request)
 }
 
 impl Verifier {
@@ -341,7 +324,7 @@ impl Verifier {
         {
             return forbid("X-Amz-Security-Token must be a signed header.");
         }
-        let key = signing_key(
+        let key = sigv4::signing_key(
             &credential.secret_key,
             &claim.scope_date,
             &claim.scope_region,
@@ -351,7 +334,7 @@ impl Verifier {
         let mut matched = false;
         for payload_hash in self.payload_hashes(msg, &claim)? {
             let creq = self.canonical_request(msg, &claim, &payload_hash)?;
-            let expected = auth::hmac_sha256(&key, string_to_sign(&claim, &creq).as_bytes());
+            let expected = sigv4::signature(&key, &string_to_sign(&claim, &creq));
             if let Some(provided) = &provided {
                 matched |= auth::constant_time_eq(&expected, provided);
             }
@@ -470,14 +453,13 @@ impl Verifier {
                     "Signed header '{name}' is missing from the request."
                 ))
             })?;
-        Ok(format!(
-            "{}\n{}\n{}\n{}\n{}\n{}",
-            msg.method(),
-            canonical_uri(&msg.path(), self.normalize_path, self.double_encode_path),
-            canonical_query(msg.query().as_deref(), claim.presigned),
-            headers,
-            signed.join(";"),
-            payload_hash
+        Ok(sigv4::canonical_request(
+            &msg.method(),
+            &canonical_uri(&msg.path(), self.normalize_path, self.double_encode_path),
+            &canonical_query(msg.query().as_deref(), claim.presigned),
+            &headers,
+            &signed.join(";"),
+            payload_hash,
         ))
     }
 }
