@@ -119,6 +119,7 @@ fn embed_author_sources(root: &Path, out_dir: &Path) {
         "src",
         "derive",
         "template",
+        "sigv4",
     ] {
         collect(&root.join("plugin-sdk").join(part), &mut sdk);
     }
