@@ -606,10 +606,15 @@ try:
     def ready(d):
         r = d.execute_script(COLLECT)
         c = r["charts"]
-        # A line needs two points: a bucket closed (10 s) and the one in progress.
+        # A line needs two points: a bucket closed (10 s) and the one in progress. Wait for
+        # everything the test then asserts: each chart's series arrive with their own polls.
+        drawn = ["Requests / s by route", "pets · requests / s", "pets · latency"]
+        filled = ["Errors and throttled / s (all routes)", "p99 latency by route",
+                  "Cache hit ratio by route"] + drawn
         done = (r["polls"] >= 3 and "bob" in r["usage"]
-                and c.get("Cache hit ratio by route", {}).get("paths", 0) > 0
-                and c.get("pets · requests / s", {}).get("lines", 0) > 0)
+                and all(c.get(t, {}).get("paths", 0) > 0 and (c.get(t, {}).get("max") or 0) > 0
+                        for t in filled)
+                and all(c.get(t, {}).get("lines", 0) > 0 for t in drawn))
         return r if done else False
     report = wait.until(ready)
     driver.execute_script("window.scrollTo(0, 0)")
